@@ -1,0 +1,9 @@
+.PHONY: run test unit lint
+run:
+	./run.sh
+test:
+	./test.sh
+unit:
+	./test.sh -m unit
+lint:
+	.venv/bin/ruff check pipeline agents tests bench && .venv/bin/mypy

@@ -1,0 +1,36 @@
+"""Consent: may this recipient be contacted on this channel for this category?
+
+Preferences hold consent per channel, per category (the priority) and for
+everything (`all`). Withdrawn consent on any of the three blocks; with no
+record, transactional traffic (high, standard) is allowed and marketing is
+allowed until opted out (the policy later issues make configurable per tenant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    rule: str
+
+
+def evaluate_consent(
+    preferences: Mapping[str, Any] | None, channel: str, category: str
+) -> Decision:
+    if not preferences:
+        return Decision(True, "no-preferences")
+    everything = preferences.get("all")
+    if everything is not None and not everything.get("granted", True):
+        return Decision(False, "opted-out-all")
+    by_category = (preferences.get("categories") or {}).get(category)
+    if by_category is not None and not by_category.get("granted", True):
+        return Decision(False, f"opted-out-category:{category}")
+    by_channel = (preferences.get("channels") or {}).get(channel)
+    if by_channel is not None and not by_channel.get("granted", True):
+        return Decision(False, f"opted-out-channel:{channel}")
+    return Decision(True, "consent")

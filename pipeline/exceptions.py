@@ -1,0 +1,102 @@
+"""Every error Herald raises, in one place, importing nothing from the package.
+
+    HeraldError
+    ├── ConfigError                  settings or environment unusable
+    ├── BrokerError                  the local Kafka broker cannot be fetched/started
+    ├── CatalogError                 topics.yaml, schemas/ or the cluster disagree
+    ├── DecodeError                  bytes that are not a record we know
+    ├── ValidationError              a well-formed record whose content is wrong
+    │   └── TemplateError            unknown template or missing variable
+    ├── AuthError                    bad or missing token (401)
+    │   └── ScopeError               token lacks a scope (403)
+    └── DeliveryError                a provider call did not succeed
+        ├── TransientError           retry later: timeout, 5xx, 429
+        └── PermanentError           retrying cannot help
+            ├── RecipientUnreachable not reachable on this channel: next channel
+            ├── InvalidData          the provider rejected the content
+            └── ProviderAuthError    our credentials or configuration are wrong
+
+Transient vs permanent is exactly the retry decision.
+"""
+
+from __future__ import annotations
+
+
+class HeraldError(Exception):
+    """Root of every Herald error."""
+
+
+class ConfigError(HeraldError):
+    """A setting or the environment is unusable."""
+
+
+class BrokerError(HeraldError):
+    """The local Kafka broker could not be fetched, started or stopped."""
+
+
+class CatalogError(HeraldError):
+    """The topic catalog, the schemas or the cluster disagree."""
+
+
+class DecodeError(HeraldError):
+    """Bytes that do not decode to a record of a known schema."""
+
+
+class ValidationError(HeraldError):
+    """A decoded record (or HTTP body) whose content is invalid.
+
+    `errors` lists `{"field": ..., "message": ...}` for problem+json bodies.
+    """
+
+    def __init__(self, message: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class TemplateError(ValidationError):
+    """Unknown template, locale or channel, or a variable the data lacks."""
+
+
+class AuthError(HeraldError):
+    """Missing, malformed, expired or wrongly signed token."""
+
+
+class ScopeError(AuthError):
+    """A valid token without the scope the call needs."""
+
+
+class DeliveryError(HeraldError):
+    """A provider call that did not succeed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        code: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.code = code
+        self.retry_after = retry_after
+
+
+class TransientError(DeliveryError):
+    """May succeed later: network timeout, provider 5xx, rate limit."""
+
+
+class PermanentError(DeliveryError):
+    """Will not succeed by retrying."""
+
+
+class RecipientUnreachable(PermanentError):
+    """The recipient cannot be reached on this channel; another channel may work."""
+
+
+class InvalidData(PermanentError):
+    """The provider rejected the request's content."""
+
+
+class ProviderAuthError(PermanentError):
+    """The provider refused our credentials or configuration."""

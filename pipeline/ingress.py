@@ -1,0 +1,156 @@
+"""The HTTP API (aiohttp), served from inside the worker.
+
+It runs in the worker because the query side is the worker's own
+notification-state table: a GET is a local table read, and a POST is one
+produce to `herald.notifications.requests` acknowledged by the broker before
+the 202. Errors are `application/problem+json` (RFC 9457).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .auth import Principal, TokenVerifier
+from .exceptions import AuthError, ScopeError, TemplateError, ValidationError
+from .ids import (
+    message_id_for_idempotency_key,
+    message_key,
+    new_message_id,
+    user_key,
+)
+from .runtime import Runtime
+from .state import public_view
+from .validation import check_request, normalize_request
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PROBLEM = "application/problem+json"
+PRINCIPAL = "herald.principal"
+
+
+def problem(status: int, title: str, detail: str = "", **extra: Any) -> web.Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return web.Response(status=status, body=orjson.dumps(body), content_type=PROBLEM)
+
+
+def json_response(data: Any, status: int = 200, **headers: str) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps(data), content_type="application/json", headers=headers
+    )
+
+
+class Ingress:
+    """Routes and handlers; `ready` is a callable saying whether the worker serves."""
+
+    def __init__(self, rt: Runtime, verifier: TokenVerifier, ready: Callable[[], bool]) -> None:
+        self.rt = rt
+        self.verifier = verifier
+        self.ready = ready
+
+    def build(self) -> web.Application:
+        app = web.Application(
+            client_max_size=self.rt.settings.http_max_body,
+            middlewares=[self.errors_and_metrics],
+        )
+        app.router.add_post("/v1/notifications", self.post_notification)
+        app.router.add_get("/v1/notifications/{messageId}", self.get_notification)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics)
+        return app
+
+    @web.middleware
+    async def errors_and_metrics(self, request: web.Request, handler: Handler) -> Any:
+        started = time.perf_counter()
+        route = request.match_info.route.resource
+        route_name = route.canonical if route is not None else "unmatched"
+        try:
+            response = await self._guarded(request, handler)
+        finally:
+            self.rt.metrics.http_seconds.labels(route_name).observe(time.perf_counter() - started)
+        self.rt.metrics.http_requests.labels(route_name, str(response.status)).inc()
+        return response
+
+    async def _guarded(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            if request.path.startswith("/v1/"):
+                request[PRINCIPAL] = self.verifier.verify(request.headers.get("Authorization"))
+            return await handler(request)
+        except ScopeError as exc:
+            return problem(403, "Forbidden", str(exc))
+        except AuthError as exc:
+            resp = problem(401, "Unauthorized", str(exc))
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="herald"'
+            return resp
+        except TemplateError as exc:
+            return problem(422, "Unprocessable template", str(exc), errors=exc.errors)
+        except ValidationError as exc:
+            return problem(422, "Invalid request", str(exc), errors=exc.errors)
+        except web.HTTPRequestEntityTooLarge:
+            limit = self.rt.settings.http_max_body
+            return problem(413, "Payload too large", f"the body may be at most {limit} bytes")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return problem(exc.status, exc.reason, exc.text or "")
+
+    async def _json_body(self, request: web.Request) -> Any:
+        raw = await request.read()
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise web.HTTPBadRequest(reason="Bad Request", text=f"malformed JSON: {exc}") from exc
+
+    async def post_notification(self, request: web.Request) -> web.Response:
+        principal: Principal = request[PRINCIPAL]
+        principal.require("notifications:send")
+        body = await self._json_body(request)
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(reason="Bad Request", text="the body must be a JSON object")
+        tenant = principal.tenant
+        idem = request.headers.get("Idempotency-Key")
+        message_id = body.get("messageId") or (
+            message_id_for_idempotency_key(tenant, idem) if idem else new_message_id()
+        )
+        record = normalize_request(body, tenant, str(message_id))
+        check_request(record, self.rt.templates)
+        key = user_key(tenant, record["recipient"]["userId"])
+        fut = await self.rt.sinks.requests.send(key=key, value=record)
+        await fut  # acknowledged by the broker before we answer
+        return json_response(
+            {"messageId": record["messageId"], "status": "PENDING"},
+            status=202,
+            Location=f"/v1/notifications/{record['messageId']}",
+        )
+
+    async def get_notification(self, request: web.Request) -> web.Response:
+        principal: Principal = request[PRINCIPAL]
+        principal.require("notifications:read")
+        message_id = request.match_info["messageId"]
+        doc = self.rt.tables.state.get(message_key(principal.tenant, message_id))
+        if doc is None:  # another tenant's message is as absent as an unknown one
+            return problem(404, "Not Found", f"no notification {message_id}")
+        return json_response(public_view(doc))
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        ready = self.ready()
+        self.rt.metrics.ready.set(1 if ready else 0)
+        if not ready:
+            return problem(503, "Not ready", "the worker is joining its group or recovering tables")
+        return json_response({"status": "ready"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=self.rt.metrics.render(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )

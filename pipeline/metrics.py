@@ -1,0 +1,44 @@
+"""Prometheus metrics, in a registry owned by the worker (no global state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.notifications = Counter(
+            "herald_notifications", "Status changes emitted, by stage and status",
+            ["stage", "status"], registry=r,
+        )  # fmt: skip
+        self.dead_letters = Counter(
+            "herald_dead_letters", "Records sent to the dead letter topic",
+            ["stage", "reason"], registry=r,
+        )  # fmt: skip
+        self.duplicates = Counter(
+            "herald_duplicates", "Records skipped as already processed", ["stage"], registry=r
+        )
+        self.provider_requests = Counter(
+            "herald_provider_requests", "Provider calls by outcome",
+            ["provider", "outcome"], registry=r,
+        )  # fmt: skip
+        self.provider_seconds = Histogram(
+            "herald_provider_request_seconds", "Provider call latency", ["provider"],
+            registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )  # fmt: skip
+        self.http_requests = Counter(
+            "herald_http_requests", "HTTP API requests", ["route", "code"], registry=r
+        )
+        self.http_seconds = Histogram(
+            "herald_http_request_seconds", "HTTP API latency", ["route"], registry=r
+        )
+        self.ready = Gauge("herald_worker_ready", "1 when the worker serves traffic", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,37 @@
+"""What every provider adapter takes and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    """One rendered message to one recipient on one channel."""
+
+    message_id: str
+    tenant: str
+    channel: str
+    to: str
+    text: str
+    subject: str | None = None
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The provider took the message; delivery is reported later by webhook."""
+
+    provider: str
+    provider_message_id: str
+
+
+class Provider(Protocol):
+    name: str
+    channel: str
+
+    async def send(self, message: Message) -> Accepted:
+        """Send one message; raise a `DeliveryError` subclass when it did not go."""
+        ...

@@ -1,0 +1,95 @@
+"""What the agents and the HTTP ingress share: sinks, tables, providers, metrics.
+
+Built once by `pipeline.topology.wire` and passed to every agent; holds no
+mutable state of its own beyond the Faust tables (partitioned, recovered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from .codecs import AvroCodec
+from .ids import message_key
+from .metrics import Metrics
+from .providers.base import Provider
+from .records import dead_letter
+from .settings import Settings
+from .templates import TemplateCatalog
+
+log = structlog.get_logger("herald")
+
+
+@dataclass
+class Sinks:
+    """Topics the pipeline writes (Faust topics with the Avro codec of their record)."""
+
+    requests: Any
+    status: Any
+    dlq: Any
+    audit: Any
+    dispatch: Mapping[tuple[str, str], Any]  # (channel, lane) -> topic
+
+
+@dataclass
+class Tables:
+    idempotency: Any
+    preferences: Any
+    send_ledger: Any
+    state: Any
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    codec: AvroCodec
+    templates: TemplateCatalog
+    metrics: Metrics
+    sinks: Sinks
+    tables: Tables
+    providers: dict[str, Provider] = field(default_factory=dict)  # channel -> primary
+
+    @property
+    def available_channels(self) -> set[str]:
+        return {channel for channel, _lane in self.sinks.dispatch}
+
+    async def emit_status(self, record: dict[str, Any], stage: str) -> None:
+        key = message_key(record["tenant"], record["messageId"])
+        await self.sinks.status.send(key=key, value=record)
+        self.metrics.notifications.labels(stage, record["status"]).inc()
+
+    async def emit_dead_letter(
+        self, message: Any, *, stage: str, reason: str, error: str, **extra: Any
+    ) -> None:
+        """Route a record that cannot be processed to the DLQ, with its original bytes."""
+        record = dead_letter(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=_as_bytes(message.key),
+            value=_as_bytes(message.value),
+            stage=stage,
+            reason=reason,
+            error=error,
+            **extra,
+        )
+        await self.sinks.dlq.send(key=message.key, value=record)
+        self.metrics.dead_letters.labels(stage, reason).inc()
+        log.warning(
+            "dead-letter",
+            stage=stage,
+            reason=reason,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            message_id=extra.get("message_id"),
+        )
+
+
+def _as_bytes(value: Any) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return str(value).encode()

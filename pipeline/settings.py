@@ -1,0 +1,137 @@
+"""Settings: read from the environment once, frozen, passed in.
+
+Every field names its environment variable. Defaults are safe for the embedded
+default (everything on loopback); production sets `KAFKA_BOOTSTRAP_SERVERS`,
+`HERALD_JWT_SECRET` (or `HERALD_JWKS_FILE`) and the provider credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .exceptions import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env_fields() -> dict[str, tuple[str, Any]]:
+    return {f.name: (f.metadata["env"], f.type) for f in fields(Settings)}
+
+
+def _field(env: str, default: Any) -> Any:
+    from dataclasses import field
+
+    return field(default=default, metadata={"env": env})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of Herald's configuration. Build it with `Settings.from_env()`."""
+
+    # Where Herald keeps broker data, worker state and fetched jars.
+    home: Path = _field("HERALD_HOME", Path(".herald"))
+    # An existing cluster; unset means the local broker on `kafka_port`.
+    bootstrap_servers: str = _field("KAFKA_BOOTSTRAP_SERVERS", "")
+    # Local broker: Apache Kafka version, ports, where the jars are cached.
+    kafka_version: str = _field("HERALD_KAFKA_VERSION", "4.4.0")
+    kafka_port: int = _field("HERALD_KAFKA_PORT", 9092)
+    kafka_controller_port: int = _field("HERALD_KAFKA_CONTROLLER_PORT", 9093)
+    kafka_dist: Path | None = _field("HERALD_KAFKA_DIST", None)
+    kafka_heap: str = _field("HERALD_KAFKA_HEAP", "512m")
+    # Topic catalog and schemas (the source of truth).
+    topics_file: Path = _field("HERALD_TOPICS_FILE", PROJECT_ROOT / "topics.yaml")
+    schemas_dir: Path = _field("HERALD_SCHEMAS_DIR", PROJECT_ROOT / "schemas")
+    templates_dir: Path = _field(
+        "HERALD_TEMPLATES_DIR", PROJECT_ROOT / "pipeline" / "shipped_templates"
+    )
+    # Worker.
+    app_id: str = _field("HERALD_APP_ID", "herald")
+    worker_datadir: Path | None = _field("HERALD_WORKER_DATADIR", None)
+    table_store: str = _field("HERALD_TABLE_STORE", "rocksdb://")
+    processing_guarantee: str = _field("HERALD_PROCESSING_GUARANTEE", "at_least_once")
+    session_timeout_s: float = _field("HERALD_SESSION_TIMEOUT", 10.0)
+    heartbeat_interval_s: float = _field("HERALD_HEARTBEAT_INTERVAL", 1.0)
+    rebalance_timeout_s: float = _field("HERALD_REBALANCE_TIMEOUT", 10.0)
+    idempotency_ttl_s: int = _field("HERALD_IDEMPOTENCY_TTL", 7 * 24 * 3600)
+    log_level: str = _field("HERALD_LOG_LEVEL", "warn")
+    # HTTP ingress (inside the worker).
+    http_host: str = _field("HERALD_HTTP_HOST", "127.0.0.1")
+    http_port: int = _field("HERALD_HTTP_PORT", 8080)
+    http_max_body: int = _field("HERALD_HTTP_MAX_BODY", 256 * 1024)
+    jwt_secret: str = _field("HERALD_JWT_SECRET", "")
+    jwks_file: Path | None = _field("HERALD_JWKS_FILE", None)
+    jwt_issuer: str = _field("HERALD_JWT_ISSUER", "")
+    jwt_audience: str = _field("HERALD_JWT_AUDIENCE", "")
+    # Provider simulator.
+    sim_host: str = _field("HERALD_SIM_HOST", "127.0.0.1")
+    sim_port: int = _field("HERALD_SIM_PORT", 9300)
+    # Providers: SendGrid v3 (email).
+    sendgrid_base_url: str = _field("SENDGRID_BASE_URL", "http://127.0.0.1:9300")
+    sendgrid_api_key: str = _field("SENDGRID_API_KEY", "sim-sendgrid-key")
+    email_from: str = _field("HERALD_EMAIL_FROM", "notifications@herald.test")
+    email_from_name: str = _field("HERALD_EMAIL_FROM_NAME", "Herald")
+    provider_timeout_s: float = _field("HERALD_PROVIDER_TIMEOUT", 30.0)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every field from `environ` (default `os.environ`), then apply overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, (var, typ) in _env_fields().items():
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            values[name] = _convert(var, raw, str(typ))
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (tests, `herald up`)."""
+        return replace(self, **changes)
+
+    # Derived values: computed, never stored twice.
+    @property
+    def local_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def bootstrap(self) -> str:
+        """Where clients connect: the configured cluster, else the local broker."""
+        return self.bootstrap_servers or self.local_bootstrap
+
+    @property
+    def uses_local_broker(self) -> bool:
+        return not self.bootstrap_servers
+
+    @property
+    def kafka_dist_dir(self) -> Path:
+        return self.kafka_dist or self.home / f"kafka-{self.kafka_version}"
+
+    @property
+    def datadir(self) -> Path:
+        return self.worker_datadir or self.home / "worker"
+
+    @property
+    def sim_base_url(self) -> str:
+        return f"http://{self.sim_host}:{self.sim_port}"
+
+    @property
+    def api_base_url(self) -> str:
+        return f"http://{self.http_host}:{self.http_port}"
+
+
+def _convert(var: str, raw: str, typ: str) -> Any:
+    try:
+        if typ.startswith("int"):
+            return int(raw)
+        if typ.startswith("float"):
+            return float(raw)
+        if typ.startswith("Path"):
+            return Path(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{var}={raw!r} is not a valid {typ}") from exc
+    return raw

@@ -1,0 +1,89 @@
+"""The notification state (the CQRS query side), folded from status records.
+
+`apply_status` is a pure function: the status agent folds every
+NotificationStatus of a message into one document, which the HTTP API serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# Once reached, these are not replaced by a later in-flight status of the same attempt.
+FINAL = {"DELIVERED", "BOUNCED", "FAILED", "DLQ", "BLOCKED", "CANCELLED"}
+# Statuses of one message can arrive from different producers (ingest, send):
+# the current status never moves back down this ladder.
+RANK = {"PENDING": 0, "SCHEDULED": 0, "PROCESSING": 1, "RETRY": 1, "SENT": 2}
+ENGAGEMENT = {"OPENED", "CLICKED"}
+ATTEMPT_OUTCOMES = {"SENT", "FAILED", "RETRY", "DLQ"}
+
+
+def apply_status(state: Mapping[str, Any] | None, status: Mapping[str, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = (
+        dict(state)
+        if state
+        else {
+            "messageId": status["messageId"],
+            "tenant": status["tenant"],
+            "userId": status["userId"],
+            "status": None,
+            "channel": None,
+            "provider": None,
+            "template": status.get("template"),
+            "priority": status.get("priority"),
+            "attempts": [],
+            "history": [],
+            "createdAt": status["at"],
+        }
+    )
+    name = status["status"]
+    entry = {
+        k: status.get(k)
+        for k in ("status", "at", "channel", "provider", "attempt", "error", "providerMessageId")
+        if status.get(k) is not None
+    }
+    if _seen(doc["history"], entry):
+        return doc  # a redelivered status record: the projection is idempotent
+    doc["history"] = [*doc["history"], entry]
+    if name in ATTEMPT_OUTCOMES and status.get("channel"):
+        doc["attempts"] = [
+            *doc["attempts"],
+            {
+                "channel": status.get("channel"),
+                "provider": status.get("provider"),
+                "attempt": status.get("attempt"),
+                "outcome": name,
+                "error": status.get("error"),
+                "providerMessageId": status.get("providerMessageId"),
+                "at": status["at"],
+            },
+        ]
+    if name not in ENGAGEMENT and _advances(doc["status"], name):
+        doc["status"] = name
+    if name in ("SENT", "DELIVERED") and status.get("channel"):
+        doc["channel"] = status["channel"]
+        doc["provider"] = status.get("provider") or doc.get("provider")
+    doc["template"] = doc.get("template") or status.get("template")
+    doc["priority"] = doc.get("priority") or status.get("priority")
+    doc["updatedAt"] = status["at"]
+    return doc
+
+
+def _rank(status: str | None) -> int:
+    if status is None:
+        return -1
+    return 3 if status in FINAL else RANK.get(status, 0)
+
+
+def _advances(current: str | None, new: str) -> bool:
+    return _rank(new) >= _rank(current)
+
+
+def _seen(history: list[dict[str, Any]], entry: dict[str, Any]) -> bool:
+    same = ("status", "channel", "attempt", "providerMessageId", "error")
+    return any(all(h.get(k) == entry.get(k) for k in same) for h in history)
+
+
+def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What `GET /v1/notifications/{id}` shows (the tenant is implied by the token)."""
+    return {k: v for k, v in doc.items() if k != "tenant"}

@@ -1,0 +1,257 @@
+"""The walking skeleton end to end on the real broker: HTTP and Kafka in, provider out."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from pipeline.catalog import DLQ, REQUESTS, STATUS
+from pipeline.codecs import AvroCodec, SchemaSet
+from pipeline.settings import Settings
+
+from .harness import Stack, herald_cmd
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+DATA = {
+    "name": "Ana", "bookingRef": "ABC123", "flight": "IB3456", "date": "2026-12-01",
+    "origin": "MAD", "destination": "JFK",
+}  # fmt: skip
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def request_body(user: str, **extra: Any) -> dict[str, Any]:
+    body = {
+        "recipient": {"userId": user, "email": f"{user}@example.com"},
+        "template": "booking-confirmation",
+        "data": DATA,
+    }
+    body.update(extra)
+    return body
+
+
+def post(stack: Stack, body: Any, tenant: str = "acme", **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{stack.api}/v1/notifications",
+        json=body,
+        headers={**stack.headers(tenant), **headers},
+        timeout=10,
+    )
+
+
+def history(state: dict[str, Any]) -> list[str]:
+    return [h["status"] for h in state["history"]]
+
+
+def codec() -> AvroCodec:
+    return AvroCodec(SchemaSet.from_dir(Settings().schemas_dir))
+
+
+def read_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every record currently on `topic` (all partitions, from the beginning)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("test"),
+                         "enable.auto.commit": False})  # fmt: skip
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {}
+        for p in parts:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            ends[p] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+        out, done = [], {p for p, end in ends.items() if end == 0}
+        while len(done) < len(parts):
+            msg = consumer.poll(5)
+            assert msg is not None, f"stalled reading {topic}"
+            if msg.error():
+                continue
+            out.append(msg)
+            if msg.offset() + 1 >= ends[msg.partition()]:
+                done.add(msg.partition())
+        return out
+    finally:
+        consumer.close()
+
+
+def test_http_notification_is_sent_once_with_its_history(stack: Stack) -> None:
+    user = unique("http")
+    resp = post(stack, request_body(user))
+    assert resp.status_code == 202
+    accepted = resp.json()
+    assert accepted["status"] == "PENDING"
+
+    state = stack.wait_status(accepted["messageId"], "SENT")
+    assert history(state) == ["PENDING", "PROCESSING", "SENT"]
+    assert state["channel"] == "email" and state["provider"] == "sendgrid"
+    assert state["attempts"][0]["outcome"] == "SENT"
+
+    # The same messageId again: the same 202, nothing sent twice. A later message
+    # to the same user shares the partition, so once it is SENT the duplicate
+    # has been seen by ingest as well.
+    again = post(stack, request_body(user, messageId=accepted["messageId"]))
+    assert again.status_code == 202 and again.json() == accepted
+    sentinel = post(stack, request_body(user)).json()["messageId"]
+    stack.wait_status(sentinel, "SENT")
+    sent = stack.sim_messages(to=f"{user}@example.com")
+    assert len(sent) == 2  # the original and the sentinel, never the duplicate
+    mail = next(m for m in sent if m["content"]["customArgs"]["messageId"] == accepted["messageId"])
+    assert mail["provider"] == "sendgrid" and "ABC123" in mail["content"]["subject"]
+
+
+def test_idempotency_key_header_names_the_message(stack: Stack) -> None:
+    user = unique("idem")
+    first = post(stack, request_body(user), **{"Idempotency-Key": "order-1"}).json()
+    second = post(stack, request_body(user), **{"Idempotency-Key": "order-1"}).json()
+    assert first == second
+    stack.wait_status(first["messageId"], "SENT")
+    sentinel = post(stack, request_body(user)).json()["messageId"]
+    stack.wait_status(sentinel, "SENT")
+    assert len(stack.sim_messages(to=f"{user}@example.com")) == 2
+
+
+def test_record_produced_with_herald_produce_is_sent(stack: Stack) -> None:
+    user, message_id = unique("kafka"), unique("msg")
+    record = {"messageId": message_id, "tenant": "acme", **request_body(user)}
+    done = subprocess.run(
+        herald_cmd("produce", REQUESTS), input=orjson.dumps(record) + b"\n",
+        env=stack.env, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    state = stack.wait_status(message_id, "SENT")
+    assert history(state) == ["PENDING", "PROCESSING", "SENT"]
+    assert len(stack.sim_messages(to=f"{user}@example.com")) == 1
+
+
+def test_garbage_goes_to_dlq_and_the_next_record_is_delivered(stack: Stack) -> None:
+    bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
+    user, message_id = unique("garbage"), unique("msg")
+    key = f"acme:{user}".encode()
+    garbage = b"\x00not avro " + uuid.uuid4().bytes
+    good = codec().encode(
+        "NotificationRequest", {"messageId": message_id, "tenant": "acme", **request_body(user)}
+    )
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(REQUESTS, key=key, value=garbage)
+    producer.produce(REQUESTS, key=key, value=good)
+    assert producer.flush(10) == 0
+
+    stack.wait_status(message_id, "SENT")
+    letters = [codec().decode("DeadLetter", m.value()) for m in read_topic(bootstrap, DLQ)]
+    mine = [d for d in letters if d["value"] == garbage]
+    assert len(mine) == 1
+    assert mine[0]["reason"] == "decode-error" and mine[0]["topic"] == REQUESTS
+    assert mine[0]["key"] == key and mine[0]["stage"] == "ingest"
+
+
+def test_invalid_record_is_dead_lettered_with_its_reason(stack: Stack) -> None:
+    bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
+    user, message_id = unique("invalid"), unique("msg")
+    record = {"messageId": message_id, "tenant": "acme", **request_body(user)}
+    record["data"] = {"name": "Ana"}  # the template needs more
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(
+        REQUESTS, key=f"acme:{user}", value=codec().encode("NotificationRequest", record)
+    )
+    assert producer.flush(10) == 0
+
+    state = stack.wait_status(message_id, "DLQ")
+    assert "bookingRef" in state["history"][-1]["error"]
+    letters = [codec().decode("DeadLetter", m.value()) for m in read_topic(bootstrap, DLQ)]
+    mine = [d for d in letters if d["messageId"] == message_id]
+    assert len(mine) == 1 and mine[0]["reason"] == "invalid"
+    assert codec().decode("NotificationRequest", mine[0]["value"])["messageId"] == message_id
+    assert stack.sim_messages(to=f"{user}@example.com") == []
+
+
+def test_status_topic_carries_every_change_and_herald_tail_decodes_it(stack: Stack) -> None:
+    message_id = post(stack, request_body(unique("tail"))).json()["messageId"]
+    stack.wait_status(message_id, "SENT")
+    done = subprocess.run(
+        herald_cmd("tail", STATUS, "--from-beginning", "--idle-timeout", "3"),
+        env=stack.env, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    mine = [r for r in map(orjson.loads, done.stdout.splitlines()) if r["messageId"] == message_id]
+    assert [r["status"] for r in mine] == ["PENDING", "PROCESSING", "SENT"]
+    assert mine[-1]["provider"] == "sendgrid" and mine[-1]["providerMessageId"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"recipient": {"userId": "u"}, "template": "booking-confirmation", "data": DATA},
+         422, "recipient"),
+        (request_body("u", template="no-such-template"), 422, "template"),
+        (request_body("u", data={"name": "Ana"}), 422, "data.bookingRef"),
+        (request_body("u", priority="urgent"), 422, "priority"),
+        (request_body("u", surprise=1), 422, "surprise"),
+        ([1, 2], 400, None),
+    ],
+)  # fmt: skip
+def test_invalid_http_requests_get_problem_json(
+    stack: Stack, body: Any, status: int, field: str | None
+) -> None:
+    resp = post(stack, body)
+    assert resp.status_code == status
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    problem = resp.json()
+    assert problem["status"] == status
+    if field:
+        assert field in [e["field"] for e in problem["errors"]]
+
+
+def test_malformed_and_oversized_bodies(stack: Stack) -> None:
+    url = f"{stack.api}/v1/notifications"
+    bad = httpx.post(url, content=b"{not json", headers=stack.headers(), timeout=5)
+    assert bad.status_code == 400 and bad.json()["status"] == 400
+    big = httpx.post(url, content=b"x" * (300 * 1024), headers=stack.headers(), timeout=5)
+    assert big.status_code == 413
+    assert big.headers["content-type"].startswith("application/problem+json")
+
+
+def test_auth_is_required_and_scoped(stack: Stack) -> None:
+    url = f"{stack.api}/v1/notifications"
+    body = request_body(unique("auth"))
+    assert httpx.post(url, json=body, timeout=5).status_code == 401
+    wrong = {"Authorization": "Bearer " + stack.token()[:-4] + "AAAA"}
+    assert httpx.post(url, json=body, headers=wrong, timeout=5).status_code == 401
+    expired = {"Authorization": "Bearer " + stack.token(ttl_s=-10)}
+    assert httpx.post(url, json=body, headers=expired, timeout=5).status_code == 401
+    read_only = stack.headers(scope="notifications:read")
+    resp = httpx.post(url, json=body, headers=read_only, timeout=5)
+    assert resp.status_code == 403 and resp.json()["title"] == "Forbidden"
+    send_only = stack.headers(scope="notifications:send")
+    assert httpx.get(f"{url}/anything", headers=send_only, timeout=5).status_code == 403
+
+
+def test_a_tenant_never_sees_another_tenants_notification(stack: Stack) -> None:
+    message_id = post(stack, request_body(unique("iso")), tenant="acme").json()["messageId"]
+    stack.wait_status(message_id, "SENT", tenant="acme")
+    other = stack.state(message_id, tenant="globex")
+    assert other.status_code == 404
+    assert other.headers["content-type"].startswith("application/problem+json")
+
+
+def test_health_readiness_and_metrics(stack: Stack) -> None:
+    assert httpx.get(f"{stack.api}/healthz", timeout=5).status_code == 200
+    assert httpx.get(f"{stack.api}/readyz", timeout=5).json() == {"status": "ready"}
+    message_id = post(stack, request_body(unique("metrics"))).json()["messageId"]
+    stack.wait_status(message_id, "SENT")
+    text = httpx.get(f"{stack.api}/metrics", timeout=5).text
+
+    def sample(name: str) -> float:
+        return sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)
+        )
+
+    assert sample('herald_notifications_total{stage="send-email-urgent",status="SENT"}') >= 1
+    assert sample('herald_provider_requests_total{outcome="accepted",provider="sendgrid"}') >= 1
+    assert sample('herald_http_requests_total{code="202",route="/v1/notifications"}') >= 1
