@@ -29,9 +29,25 @@ def key_for(spec: TopicSpec, record: Mapping[str, Any]) -> str:
     return ":".join(parts)
 
 
+def producer_config(bootstrap: str) -> dict[str, Any]:
+    """confluent-kafka settings that place keys where Java clients and aiokafka (Faust) do.
+
+    librdkafka's default partitioner is CRC32-based; every other Kafka client uses
+    murmur2. Without this, a record produced here would land in another partition
+    than the same key produced by the worker, and co-partitioned table lookups
+    (preferences, idempotency) would miss it.
+    """
+    return {
+        "bootstrap.servers": bootstrap,
+        "partitioner": "murmur2_random",
+        "linger.ms": 5,
+        "acks": "all",
+    }
+
+
 def produce_lines(lines: Iterable[str], spec: TopicSpec, codec: AvroCodec, bootstrap: str) -> int:
     """Encode each JSON line with the topic's schema and produce it; returns the count."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
+    producer = Producer(producer_config(bootstrap))
     errors: list[str] = []
 
     def delivered(err: Any, _msg: Any) -> None:

@@ -118,6 +118,16 @@ class Stack:
 
         return wait_for(reached, timeout)
 
+    def wait_status_in(self, message_id: str, statuses: set[str], tenant: str = "acme",
+                       timeout: float = 30.0) -> dict[str, Any]:  # fmt: skip
+        def reached() -> dict[str, Any] | None:
+            resp = self.state(message_id, tenant)
+            if resp.status_code == 200 and resp.json()["status"] in statuses:
+                return dict(resp.json())
+            return None
+
+        return wait_for(reached, timeout)
+
 
 def stack_env(home: Path, bootstrap: str) -> dict[str, str]:
     sim_port = free_port()

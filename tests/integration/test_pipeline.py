@@ -11,11 +11,12 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from pipeline.catalog import DLQ, REQUESTS, STATUS
+from pipeline.catalog import AUDIT, DLQ, PREFERENCES, REQUESTS, STATUS
 from pipeline.codecs import AvroCodec, SchemaSet
+from pipeline.kafkaio import producer_config
 from pipeline.settings import Settings
 
-from .harness import Stack, herald_cmd
+from .harness import Stack, herald_cmd, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -138,7 +139,7 @@ def test_garbage_goes_to_dlq_and_the_next_record_is_delivered(stack: Stack) -> N
     good = codec().encode(
         "NotificationRequest", {"messageId": message_id, "tenant": "acme", **request_body(user)}
     )
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer(producer_config(bootstrap))
     producer.produce(REQUESTS, key=key, value=garbage)
     producer.produce(REQUESTS, key=key, value=good)
     assert producer.flush(10) == 0
@@ -156,7 +157,7 @@ def test_invalid_record_is_dead_lettered_with_its_reason(stack: Stack) -> None:
     user, message_id = unique("invalid"), unique("msg")
     record = {"messageId": message_id, "tenant": "acme", **request_body(user)}
     record["data"] = {"name": "Ana"}  # the template needs more
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer(producer_config(bootstrap))
     producer.produce(
         REQUESTS, key=f"acme:{user}", value=codec().encode("NotificationRequest", record)
     )
@@ -255,3 +256,43 @@ def test_health_readiness_and_metrics(stack: Stack) -> None:
     assert sample('herald_notifications_total{stage="send-email-urgent",status="SENT"}') >= 1
     assert sample('herald_provider_requests_total{outcome="accepted",provider="sendgrid"}') >= 1
     assert sample('herald_http_requests_total{code="202",route="/v1/notifications"}') >= 1
+
+
+def test_herald_send_from_the_shell(stack: Stack) -> None:
+    user = unique("shell")
+    args = ["send", "--tenant", "acme", "--user", user, "--email", f"{user}@example.com",
+            "--template", "booking-confirmation", "--locale", "es"]  # fmt: skip
+    args += [f"--data={k}={v}" for k, v in DATA.items()]
+    done = subprocess.run(herald_cmd(*args), env=stack.env, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    message_id = done.stdout.decode().strip().splitlines()[-1]
+    stack.wait_status(message_id, "SENT")
+    [mail] = stack.sim_messages(to=f"{user}@example.com")
+    assert mail["content"]["subject"].startswith("Reserva ABC123")
+
+
+def test_withdrawn_consent_blocks_and_is_audited(stack: Stack) -> None:
+    bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
+    user = unique("optout")
+    consent = {"granted": False, "source": "test", "at": "2026-11-28T10:00:00.000Z"}
+    prefs = {"tenant": "acme", "userId": user, "all": consent, "updatedAt": consent["at"]}
+    done = subprocess.run(
+        herald_cmd("produce", PREFERENCES), input=orjson.dumps(prefs) + b"\n",
+        env=stack.env, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+    # The preferences and requests topics are read by different agents: retry
+    # until the withdrawal has reached the table (bounded), then it must hold.
+    def blocked() -> str | None:
+        message_id = post(stack, request_body(user)).json()["messageId"]
+        state = stack.wait_status_in(message_id, {"BLOCKED", "SENT"})
+        return message_id if state["status"] == "BLOCKED" else None
+
+    message_id = wait_for(blocked, timeout=30, every=0.5)
+    again = post(stack, request_body(user)).json()["messageId"]
+    assert stack.wait_status_in(again, {"BLOCKED", "SENT"})["status"] == "BLOCKED"
+    audits = [codec().decode("AuditRecord", m.value()) for m in read_topic(bootstrap, AUDIT)]
+    mine = [a for a in audits if a["messageId"] == message_id]
+    assert len(mine) == 1 and mine[0]["decision"] == "BLOCKED"
+    assert mine[0]["rule"] == "opted-out-all" and mine[0]["userId"] == user
