@@ -49,6 +49,8 @@ class TokenVerifier:
             jwks = json.loads(Path(jwks_file).read_text())
             for jwk in jwks.get("keys", []):
                 self.keys[jwk.get("kid", "")] = jwt.PyJWK(jwk)
+            if not self.keys:
+                raise ConfigError(f"{jwks_file} has no keys")
             self.algorithms = ["RS256", "ES256"]
         elif secret:
             if len(secret) < 32:
@@ -59,9 +61,10 @@ class TokenVerifier:
             raise ConfigError("set HERALD_JWT_SECRET (HS256) or HERALD_JWKS_FILE (RS256/ES256)")
 
     def verify(self, authorization: str | None) -> Principal:
-        if not authorization or not authorization.startswith("Bearer "):
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive
             raise AuthError("missing bearer token")
-        token = authorization[len("Bearer ") :].strip()
+        token = token.strip()
         try:
             key: Any = self._key_for(token)
             claims = jwt.decode(

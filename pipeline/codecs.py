@@ -50,7 +50,8 @@ def load_schema(path: Path) -> Schema:
     raw = json.loads(path.read_text())
     parsed = parse_schema(raw, named_schemas={})
     canonical = to_parsing_canonical_form(parsed)
-    fp = int(fingerprint(canonical, "CRC-64-AVRO"), 16)
+    # fastavro gives the fingerprint's bytes in little-endian order, as hex.
+    fp = int.from_bytes(bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")), "little")
     return Schema(name=raw["name"], parsed=parsed, fingerprint=fp)
 
 

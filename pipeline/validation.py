@@ -128,8 +128,12 @@ def check_request(record: Mapping[str, Any], templates: TemplateCatalog) -> Temp
             bad("sendAt", "an RFC 3339 time with an offset, e.g. 2026-12-01T09:00:00Z")
     webhook = record.get("webhookUrl")
     if webhook is not None:
-        parts = urlsplit(str(webhook))
-        if parts.scheme not in ("https", "http") or not parts.hostname:
+        try:
+            parts = urlsplit(str(webhook))
+            valid = parts.scheme in ("https", "http") and bool(parts.hostname)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            valid = False
+        if not valid:
             bad("webhookUrl", "an absolute http(s) URL")
     if not any(recipient.get(k) for k in ("email", "phone", "whatsapp", "pushTokens")):
         bad("recipient", "needs at least one contact point: email, phone, whatsapp or pushTokens")
