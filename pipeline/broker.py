@@ -87,9 +87,10 @@ class BrokerPaths:
 
 
 def paths(settings: Settings) -> BrokerPaths:
-    base = settings.home / "broker"
+    # Absolute: Maven resolves relative paths against the pom, Java against its cwd.
+    base = settings.home.resolve() / "broker"
     return BrokerPaths(
-        dist=settings.kafka_dist_dir,
+        dist=settings.kafka_dist_dir.resolve(),
         data=base / "data",
         config=base / "server.properties",
         log=base / "broker.log",
@@ -113,7 +114,7 @@ def fetch(settings: Settings) -> Path:
     """Fetch the Kafka jars once into the dist directory; return the libs folder."""
     p = paths(settings)
     marker = p.dist / ".complete"
-    if marker.exists():
+    if marker.exists() and any(p.libs.glob("kafka_2.13-*.jar")):
         return p.libs
     mvn = shutil.which("mvn")
     if mvn is None:
@@ -133,6 +134,8 @@ def fetch(settings: Settings) -> Path:
             f"fetching Kafka {settings.kafka_version} with Maven failed:\n"
             + (result.stdout + result.stderr)[-2000:]
         )
+    if not any(p.libs.glob("kafka_2.13-*.jar")):
+        raise BrokerError(f"Maven finished but {p.libs} has no kafka_2.13 jar")
     marker.write_text(settings.kafka_version)
     return p.libs
 

@@ -135,6 +135,15 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     return run(settings)
 
 
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from bench.pipeline import main as bench_main
+    except ImportError:
+        print("herald bench runs from a checkout of the repository (bench/)", file=sys.stderr)
+        return 2
+    return int(bench_main(args.bench_args) or 0)
+
+
 def _topology(args: argparse.Namespace, settings: Settings) -> int:
     from .worker import build_worker
 
@@ -187,6 +196,9 @@ def parser() -> argparse.ArgumentParser:
     ta.add_argument("--max", type=int, help="stop after this many records")
     ta.add_argument("--with-meta", action="store_true", help="print key, partition, offset too")
     ta.set_defaults(fn=_tail)
+    be = sub.add_parser("bench", help="the benchmarks (see bench/README.md)")
+    be.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to bench.pipeline")
+    be.set_defaults(fn=_bench)
     return p
 
 

@@ -96,7 +96,8 @@ class Stack:
             proc.wait(10)
 
     def stop_all(self) -> None:
-        for name in list(self.procs):
+        # The worker first: without its providers it would dead-letter what is in flight.
+        for name in sorted(self.procs, key=lambda n: n != "worker"):
             self.stop(name)
 
     def sim_messages(self, to: str | None = None) -> list[dict[str, Any]]:

@@ -39,7 +39,13 @@ def test_up_brings_the_system_up_and_ctrl_c_stops_it(tmp_path: Path, repo: Path)
     with log.open("wb") as out:
         up = subprocess.Popen(herald_cmd("up"), env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        lines = wait_for(lambda: "Ctrl-C" in log.read_text() and log.read_text(), timeout=180)
+
+        def started() -> str | None:
+            text = log.read_text()
+            assert up.poll() is None, f"herald up exited with {up.returncode}:\n{text}"
+            return text if "Ctrl-C" in text else None
+
+        lines = wait_for(started, timeout=180)
         text = lines.splitlines()
         token = text[text.index("development token (tenant demo):") + 1]
         api = f"http://127.0.0.1:{ports['http']}"
