@@ -25,6 +25,7 @@ STATUS = "herald.notifications.status"
 DLQ = "herald.notifications.dlq"
 PROVIDER_EVENTS = "herald.provider.events"
 AUDIT = "herald.audit"
+SCHEDULER = "herald.scheduler"
 
 
 def dispatch_topic(channel: str, lane: str) -> str:

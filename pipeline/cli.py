@@ -136,6 +136,9 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from .settings import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT))  # bench/ and its test harness live in the repo
     try:
         from bench.pipeline import main as bench_main
     except ImportError:
@@ -197,13 +200,17 @@ def parser() -> argparse.ArgumentParser:
     ta.add_argument("--with-meta", action="store_true", help="print key, partition, offset too")
     ta.set_defaults(fn=_tail)
     be = sub.add_parser("bench", help="the benchmarks (see bench/README.md)")
-    be.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to bench.pipeline")
-    be.set_defaults(fn=_bench)
+    be.set_defaults(fn=_bench)  # every further argument goes to bench.pipeline
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if args.command == "bench":
+        args.bench_args = extra
+    elif extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
     settings = Settings.from_env()
     try:
         return int(args.fn(args, settings) or 0)

@@ -1,38 +1,46 @@
-"""One delivery attempt: call the provider, time it, classify the outcome."""
+"""One delivery attempt on one channel: the provider to use, the call, the next step.
+
+`deliver` calls the first of the channel's providers (primary, then secondary)
+whose circuit allows it: failover happens while a provider's circuit is open,
+as the seed's failover scenario (6.9) has it; a single failed call is the retry
+policy's business. `next_step` then decides what the send stage does with the
+outcome: done, fall back to the next channel, retry later, or give up.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from .exceptions import DeliveryError, PermanentError, TransientError
+from .clock import now
+from .exceptions import (
+    DeliveryError,
+    InvalidData,
+    PermanentError,
+    ProviderAuthError,
+    RecipientUnreachable,
+    TransientError,
+)
 from .metrics import Metrics
 from .providers.base import Accepted, Message, Provider
+from .resilience import CircuitBreaker, RetryPolicy
 
 
-@dataclass(frozen=True)
-class AttemptResult:
-    provider: str
+class CircuitOpen(TransientError):
+    """Every provider of the channel has an open circuit."""
+
+
+@dataclass
+class Outcome:
+    """What happened on one attempt: the calls made and how it ended."""
+
+    channel: str
     accepted: Accepted | None = None
+    provider: str | None = None  # who accepted, or who failed last
     error: DeliveryError | None = None
-
-    @property
-    def outcome(self) -> str:
-        if self.accepted:
-            return "accepted"
-        if isinstance(self.error, TransientError):
-            return "transient"
-        if isinstance(self.error, PermanentError):
-            return type(self.error).__name__
-        return "error"
-
-    def describe(self) -> str:
-        err = self.error
-        if err is None:
-            return ""
-        return f"{self.provider} {err.code or type(err).__name__}: {err}"[:500]
+    calls: list[dict[str, Any]] = field(default_factory=list)  # DeliveryAttempt records
 
 
 def message_for(dispatch: Mapping[str, Any]) -> Message:
@@ -47,15 +55,98 @@ def message_for(dispatch: Mapping[str, Any]) -> Message:
     )
 
 
-async def attempt_delivery(
-    dispatch: Mapping[str, Any], provider: Provider, metrics: Metrics
-) -> AttemptResult:
-    started = time.perf_counter()
-    try:
-        accepted = await provider.send(message_for(dispatch))
-        result = AttemptResult(provider.name, accepted=accepted)
-    except DeliveryError as exc:
-        result = AttemptResult(provider.name, error=exc)
-    metrics.provider_seconds.labels(provider.name).observe(time.perf_counter() - started)
-    metrics.provider_requests.labels(provider.name, result.outcome).inc()
-    return result
+def _outcome_name(error: DeliveryError | None) -> str:
+    if error is None:
+        return "accepted"
+    if isinstance(error, RecipientUnreachable):
+        return "unreachable"
+    if isinstance(error, ProviderAuthError):
+        return "auth"
+    if isinstance(error, PermanentError):
+        return "invalid"
+    return "transient"
+
+
+def _describe(provider: str, error: DeliveryError) -> str:
+    return f"{provider} {error.code or type(error).__name__}: {error}"[:500]
+
+
+async def deliver(
+    dispatch: Mapping[str, Any],
+    providers: Sequence[Provider],
+    breakers: Mapping[str, CircuitBreaker],
+    metrics: Metrics,
+    acquire: Callable[[str], Awaitable[None]] | None = None,
+) -> Outcome:
+    """Try `providers` in order; `acquire(provider)` waits for its rate budget."""
+    channel = dispatch["channel"]
+    outcome = Outcome(channel)
+    message = message_for(dispatch)
+    for provider in providers:
+        breaker = breakers[provider.name]
+        if not breaker.allow():
+            metrics.provider_requests.labels(provider.name, "circuit-open").inc()
+            continue
+        if acquire is not None:
+            await acquire(provider.name)
+        started = time.perf_counter()
+        try:
+            accepted = await provider.send(message)
+            error: DeliveryError | None = None
+        except DeliveryError as exc:
+            accepted, error = None, exc
+        metrics.provider_seconds.labels(provider.name).observe(time.perf_counter() - started)
+        name = _outcome_name(error)
+        metrics.provider_requests.labels(provider.name, name).inc()
+        outcome.provider = provider.name
+        outcome.calls.append(
+            {
+                "channel": channel,
+                "provider": provider.name,
+                "outcome": name,
+                "error": _describe(provider.name, error) if error else None,
+                "at": now(),
+            }
+        )
+        outcome.accepted, outcome.error = accepted, error
+        if isinstance(error, TransientError | ProviderAuthError):
+            breaker.record_failure()  # the provider's fault
+        else:
+            breaker.record_success()  # it answered; a refusal is about recipient or content
+        return outcome
+    outcome.error = CircuitOpen(f"every {channel} provider's circuit is open", code="circuit")
+    return outcome
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the send stage does next."""
+
+    action: str  # sent | fallback | retry | dead-letter | failed
+    reason: str = ""
+    delay_s: float = 0.0
+    error_class: str = ""
+
+
+def next_step(
+    outcome: Outcome, remaining: Sequence[str], retry_counts: Mapping[str, int], policy: RetryPolicy
+) -> Step:
+    if outcome.accepted is not None:
+        return Step("sent")
+    error = outcome.error
+    assert error is not None
+    if isinstance(error, RecipientUnreachable):
+        if remaining:
+            return Step("fallback", reason="unreachable")
+        return Step("failed", reason="unreachable")
+    if isinstance(error, InvalidData):
+        return Step("dead-letter", reason="invalid", error_class="invalid")
+    if isinstance(error, ProviderAuthError):
+        return Step("dead-letter", reason="provider-auth", error_class="invalid")
+    decision = policy.decide(error, retry_counts)
+    if decision.retry:
+        return Step("retry", delay_s=decision.delay_s, error_class=decision.error_class)
+    return Step(
+        "dead-letter", reason=f"retries-exhausted:{decision.error_class}",
+        error_class=decision.error_class,
+    )  # fmt: skip

@@ -10,7 +10,9 @@
     ├── AuthError                    bad or missing token (401)
     │   └── ScopeError               token lacks a scope (403)
     └── DeliveryError                a provider call did not succeed
-        ├── TransientError           retry later: timeout, 5xx, 429
+        ├── TransientError           retry later: 5xx and other passing faults
+        │   ├── RateLimited          429 and the providers' throttling codes
+        │   └── ProviderTimeout      no answer in time, or the connection failed
         └── PermanentError           retrying cannot help
             ├── RecipientUnreachable not reachable on this channel: next channel
             ├── InvalidData          the provider rejected the content
@@ -84,6 +86,14 @@ class DeliveryError(HeraldError):
 
 class TransientError(DeliveryError):
     """May succeed later: network timeout, provider 5xx, rate limit."""
+
+
+class RateLimited(TransientError):
+    """The provider asks us to slow down (`retry_after` when it said how long)."""
+
+
+class ProviderTimeout(TransientError):
+    """The provider did not answer in time, or could not be reached."""
 
 
 class PermanentError(DeliveryError):

@@ -7,7 +7,7 @@ README's topology). `plan_request` decides; the agent only does the I/O.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -67,22 +67,39 @@ def plan_request(
     mode = request.get("mode") or "fallback"
     targets = allowed if mode == "all" else allowed[:1]
     lane = lane_for(request["priority"])
-    recipient = request["recipient"]
-    data = request.get("data") or {}
     try:
         for channel in targets:
-            rendered = templates.render(request["template"], channel, data, recipient.get("locale"))
             remaining = [] if mode == "all" else allowed[1:]
-            to = contact_point(recipient, channel)
-            assert to is not None  # route_channels kept only reachable channels
-            plan.dispatches.append(
-                (channel, lane, dispatch_record(request, rendered, to=to,
-                                                remaining=remaining, original=original))
-            )  # fmt: skip
+            dispatch = render_dispatch(
+                request, channel, templates=templates, remaining=remaining, original=original
+            )
+            plan.dispatches.append((channel, lane, dispatch))
     except ValidationError as exc:
         return _reject(Plan(), request, "invalid", _describe(exc))
     plan.statuses.append(status_record(request, "PENDING"))
     return plan
+
+
+def render_dispatch(
+    request: Mapping[str, Any],
+    channel: str,
+    *,
+    templates: TemplateCatalog,
+    remaining: Sequence[str],
+    original: bytes,
+    history: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The ChannelDispatch of `request` on `channel` (first attempt on that channel)."""
+    recipient = request["recipient"]
+    rendered = templates.render(
+        request["template"], channel, request.get("data") or {}, recipient.get("locale")
+    )
+    to = contact_point(recipient, channel)
+    if to is None:
+        raise ValidationError(f"the recipient has no contact point for {channel}")
+    return dispatch_record(
+        request, rendered, to=to, remaining=remaining, original=original, history=history
+    )
 
 
 def _check_send_at(request: Mapping[str, Any], now: datetime) -> None:

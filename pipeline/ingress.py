@@ -8,6 +8,8 @@ the 202. Errors are `application/problem+json` (RFC 9457).
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,6 +31,21 @@ from .validation import check_request, normalize_request
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROBLEM = "application/problem+json"
+MAX_WAIT_S = 30.0
+# A client waiting with `Prefer: wait` gets an answer at the first of these.
+OUTCOMES = {"SENT", "DELIVERED", "BOUNCED", "FAILED", "DLQ", "BLOCKED", "CANCELLED"}
+PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def prefer_wait(values: list[str]) -> float:
+    """Seconds from `Prefer: wait=N` (RFC 7240), at most MAX_WAIT_S; 0 without it."""
+    for value in values:
+        match = PREFER_WAIT.search(value)
+        if match:
+            return min(float(match.group(1)), MAX_WAIT_S)
+    return 0.0
+
+
 PRINCIPAL = "herald.principal"
 
 
@@ -40,7 +57,9 @@ def problem(status: int, title: str, detail: str = "", **extra: Any) -> web.Resp
     return web.Response(status=status, body=orjson.dumps(body), content_type=PROBLEM)
 
 
-def json_response(data: Any, status: int = 200, **headers: str) -> web.Response:
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
         status=status, body=orjson.dumps(data), content_type="application/json", headers=headers
     )
@@ -124,11 +143,28 @@ class Ingress:
         key = user_key(tenant, record["recipient"]["userId"])
         fut = await self.rt.sinks.requests.send(key=key, value=record)
         await fut  # acknowledged by the broker before we answer
+        location = f"/v1/notifications/{record['messageId']}"
+        wait = prefer_wait(request.headers.getall("Prefer", []))
+        if wait:
+            state = await self._wait_for_outcome(message_key(tenant, record["messageId"]), wait)
+            if state is not None:
+                applied = {"Location": location, "Preference-Applied": f"wait={wait:g}"}
+                return json_response(public_view(state), headers=applied)
         return json_response(
             {"messageId": record["messageId"], "status": "PENDING"},
             status=202,
-            Location=f"/v1/notifications/{record['messageId']}",
+            headers={"Location": location},
         )
+
+    async def _wait_for_outcome(self, key: str, seconds: float) -> dict[str, Any] | None:
+        """The state once the message has an outcome (sent, or a final status), else None."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            state = self.rt.tables.state.get(key)
+            if state is not None and state["status"] in OUTCOMES:
+                return dict(state)
+            await asyncio.sleep(0.02)
+        return None
 
     async def get_notification(self, request: web.Request) -> web.Response:
         principal: Principal = request[PRINCIPAL]

@@ -38,6 +38,14 @@ class Metrics:
         self.http_seconds = Histogram(
             "herald_http_request_seconds", "HTTP API latency", ["route"], registry=r
         )
+        self.rate_limited = Counter(
+            "herald_rate_limited", "Sends that waited for a provider's rate budget",
+            ["provider"], registry=r,
+        )  # fmt: skip
+        self.circuit_state = Gauge(
+            "herald_circuit_state", "Circuit per provider: 0 closed, 1 open, 2 half-open",
+            ["provider"], registry=r,
+        )  # fmt: skip
         self.ready = Gauge("herald_worker_ready", "1 when the worker serves traffic", registry=r)
 
     def render(self) -> bytes:

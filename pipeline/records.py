@@ -92,6 +92,7 @@ def dispatch_record(
     remaining: Sequence[str],
     original: bytes,
     attempt: int = 1,
+    history: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     return {
         "messageId": request["messageId"],
@@ -110,4 +111,6 @@ def dispatch_record(
         "remainingChannels": list(remaining),
         "webhookUrl": request.get("webhookUrl"),
         "request": original,
+        "history": list(history),
+        "retryCounts": {},
     }

@@ -17,6 +17,7 @@ from .ids import message_key
 from .metrics import Metrics
 from .providers.base import Provider
 from .records import dead_letter
+from .resilience import CircuitBreaker, RetryPolicy, TokenBucket
 from .settings import Settings
 from .templates import TemplateCatalog
 
@@ -31,6 +32,8 @@ class Sinks:
     status: Any
     dlq: Any
     audit: Any
+    scheduler: Any
+    provider_events: Any
     dispatch: Mapping[tuple[str, str], Any]  # (channel, lane) -> topic
 
 
@@ -40,6 +43,8 @@ class Tables:
     preferences: Any
     send_ledger: Any
     state: Any
+    schedule: Any
+    rate_windows: Any
 
 
 @dataclass
@@ -50,11 +55,26 @@ class Runtime:
     metrics: Metrics
     sinks: Sinks
     tables: Tables
-    providers: dict[str, Provider] = field(default_factory=dict)  # channel -> primary
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # Filled when the worker starts (they need the event loop):
+    providers: dict[str, list[Provider]] = field(default_factory=dict)  # channel -> in order
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)  # provider -> breaker
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)  # provider -> rate limit
+    # Scheduled entries this worker fired and whose FIRED marker is not back yet.
+    fired: set[str] = field(default_factory=set)
 
     @property
     def available_channels(self) -> set[str]:
-        return {channel for channel, _lane in self.sinks.dispatch}
+        """Channels that have a lane and at least one provider."""
+        lanes = {channel for channel, _lane in self.sinks.dispatch}
+        return {c for c in lanes if self.providers.get(c)}
+
+    def sink_for(self, topic: str) -> Any:
+        """The sink of a topic the scheduler may target (a lane or the requests)."""
+        for sink in (*self.sinks.dispatch.values(), self.sinks.requests):
+            if sink.get_topic_name() == topic:
+                return sink
+        raise KeyError(topic)
 
     async def emit_status(self, record: dict[str, Any], stage: str) -> None:
         key = message_key(record["tenant"], record["messageId"])

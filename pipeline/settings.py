@@ -57,6 +57,16 @@ class Settings:
     heartbeat_interval_s: float = _field("HERALD_HEARTBEAT_INTERVAL", 1.0)
     rebalance_timeout_s: float = _field("HERALD_REBALANCE_TIMEOUT", 10.0)
     idempotency_ttl_s: int = _field("HERALD_IDEMPOTENCY_TTL", 7 * 24 * 3600)
+    # Resilience: the retry policy's delays are multiplied by this (tests shrink them).
+    retry_scale: float = _field("HERALD_RETRY_SCALE", 1.0)
+    breaker_threshold: int = _field("HERALD_BREAKER_THRESHOLD", 5)
+    breaker_probe_s: float = _field("HERALD_BREAKER_PROBE_INTERVAL", 60.0)
+    scheduler_tick_s: float = _field("HERALD_SCHEDULER_TICK", 0.5)
+    # Provider rate limits, messages per second: "sendgrid=600,twilio=100"; unlisted: none.
+    rate_limits: str = _field(
+        "HERALD_RATE_LIMITS",
+        "sendgrid=600,smtp=50,twilio=100,vonage=30,whatsapp-cloud=80,twilio-whatsapp=80,fcm=600",
+    )
     log_level: str = _field("HERALD_LOG_LEVEL", "warn")
     # HTTP ingress (inside the worker).
     http_host: str = _field("HERALD_HTTP_HOST", "127.0.0.1")
@@ -114,6 +124,17 @@ class Settings:
     @property
     def datadir(self) -> Path:
         return self.worker_datadir or self.home / "worker"
+
+    @property
+    def rate_limit_map(self) -> dict[str, float]:
+        out = {}
+        for item in filter(None, (p.strip() for p in self.rate_limits.split(","))):
+            name, _, value = item.partition("=")
+            try:
+                out[name.strip()] = float(value)
+            except ValueError:
+                raise ConfigError(f"HERALD_RATE_LIMITS: {item!r} is not provider=rate") from None
+        return out
 
     @property
     def sim_base_url(self) -> str:

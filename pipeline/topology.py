@@ -39,6 +39,7 @@ import faust
 
 from agents.ingest import ingest
 from agents.preferences import preferences
+from agents.scheduler import fire_due, schedule_agent
 from agents.send import send
 from agents.status import status
 
@@ -46,12 +47,13 @@ from . import catalog as names
 from .catalog import Catalog, dispatch_topic
 from .codecs import AvroCodec, register_with_faust
 from .metrics import Metrics
+from .resilience import RetryPolicy
 from .runtime import Runtime, Sinks, Tables
 from .settings import Settings
 from .templates import TemplateCatalog
 
-# Channels whose providers are wired so far, and the lanes every channel has.
-CHANNELS = ("email",)
+# Every channel has two lanes; a channel is used once the worker has a provider for it.
+CHANNELS = ("email", "sms", "whatsapp", "push")
 LANES = ("urgent", "bulk")
 
 
@@ -111,6 +113,8 @@ def wire(
         status=sink(names.STATUS),
         dlq=sink(names.DLQ),
         audit=sink(names.AUDIT),
+        scheduler=sink(names.SCHEDULER),
+        provider_events=sink(names.PROVIDER_EVENTS),
         dispatch={k: sink(n) for k, n in dispatch_names.items()},
     )
     tables = Tables(
@@ -118,11 +122,22 @@ def wire(
         preferences=table("preferences", "tenant:userId -> consent per channel and category"),
         send_ledger=table("send-ledger", "tenant:messageId:channel:attempt -> provider id"),
         state=table("notification-state", "tenant:messageId -> status, attempts, history"),
+        schedule=table("schedule", "scheduled delivery id -> due time, topic, key, payload"),
+        rate_windows=table("rate-windows", "provider:partition -> token bucket"),
     )
-    runtime = Runtime(settings, codec, templates, metrics, sinks, tables)
+    runtime = Runtime(
+        settings, codec, templates, metrics, sinks, tables,
+        policy=RetryPolicy(scale=settings.retry_scale),
+    )  # fmt: skip
     topo = Topology(runtime)
-    topo.sinks = {names.REQUESTS, names.STATUS, names.DLQ, names.AUDIT, *dispatch_names.values()}
-    for t in ("idempotency", "preferences", "send-ledger", "notification-state"):
+    topo.sinks = {
+        names.REQUESTS, names.STATUS, names.DLQ, names.AUDIT, names.SCHEDULER,
+        names.PROVIDER_EVENTS, *dispatch_names.values(),
+    }  # fmt: skip
+    for t in (
+        "idempotency", "preferences", "send-ledger", "notification-state", "schedule",
+        "rate-windows",
+    ):  # fmt: skip
         topo.tables[t] = topics.changelog_for(settings.app_id, t).name
 
     def agent(name: str, topic: str, fn: Callable[..., Awaitable[None]], **kw: Any) -> None:
@@ -140,5 +155,11 @@ def wire(
     agent("preferences", names.PREFERENCES, preferences)
     for (channel, lane), topic in dispatch_names.items():
         agent(f"send-{channel}-{lane}", topic, send, channel=channel, lane=lane)
+    agent("scheduler", names.SCHEDULER, schedule_agent)
     agent("status", names.STATUS, status)
+
+    async def scheduler_tick() -> None:
+        await fire_due(runtime, app)
+
+    app.timer(settings.scheduler_tick_s, name="scheduler-tick")(scheduler_tick)
     return topo

@@ -16,11 +16,12 @@ from mode import Service
 
 from .app import create_app
 from .auth import TokenVerifier
-from .catalog import Catalog
+from .catalog import Catalog, dispatch_topic
 from .codecs import AvroCodec, SchemaSet
 from .ingress import Ingress
 from .metrics import Metrics
-from .providers import SendGrid
+from .providers import build_providers
+from .resilience import CircuitBreaker, CircuitState, TokenBucket
 from .runtime import Runtime
 from .settings import Settings
 from .templates import TemplateCatalog
@@ -30,9 +31,17 @@ from .topology import Topology, wire
 class WorkerServices(Service):
     """Starts with the Faust app: the provider HTTP client and the HTTP ingress."""
 
-    def __init__(self, app: faust.App, runtime: Runtime, verifier: TokenVerifier, **kw: Any):
+    def __init__(
+        self,
+        app: faust.App,
+        runtime: Runtime,
+        verifier: TokenVerifier,
+        partitions: int,
+        **kw: Any,
+    ):
         super().__init__(**kw)
         self.app = app
+        self.partitions = partitions
         self.runtime = runtime
         self.verifier = verifier
         self.session: aiohttp.ClientSession | None = None
@@ -48,18 +57,34 @@ class WorkerServices(Service):
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=300)
         )
-        self.runtime.providers["email"] = SendGrid(
-            self.session,
-            base_url=s.sendgrid_base_url,
-            api_key=s.sendgrid_api_key,
-            from_email=s.email_from,
-            from_name=s.email_from_name,
-            timeout=s.provider_timeout_s,
-        )
+        rt = self.runtime
+        rt.providers.update(build_providers(s, self.session))
+        limits = s.rate_limit_map
+        for provider in (p for chain in rt.providers.values() for p in chain):
+            rt.breakers[provider.name] = CircuitBreaker(
+                provider.name,
+                threshold=s.breaker_threshold,
+                probe_after_s=s.breaker_probe_s,
+                on_change=self._circuit_changed,
+            )
+            rt.metrics.circuit_state.labels(provider.name).set(0)
+            if provider.name in limits:
+                # The budget is shared per partition: every worker owns some partitions.
+                rate = limits[provider.name] / max(1, self.partitions)
+                rt.buckets[provider.name] = TokenBucket(rate=rate, burst=max(1.0, rate))
         web_app = Ingress(self.runtime, self.verifier, self.ready).build()
         self.runner = web.AppRunner(web_app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, s.http_host, s.http_port).start()
+
+    def _circuit_changed(self, provider: str, state: CircuitState) -> None:
+        self.runtime.metrics.circuit_state.labels(provider).set(state.value)
+
+    @Service.timer(1.0)
+    async def _tick_breakers(self) -> None:
+        """Open circuits become half-open after their probe interval, traffic or not."""
+        for breaker in self.runtime.breakers.values():
+            breaker.tick()
 
     async def on_stop(self) -> None:
         if self.runner is not None:
@@ -83,15 +108,17 @@ def build_worker(settings: Settings) -> BuiltWorker:
         audience=settings.jwt_audience,
     )
     app = create_app(settings)
+    catalog = Catalog.load(settings.topics_file)
     topology = wire(
         app,
         settings,
-        topics=Catalog.load(settings.topics_file),
+        topics=catalog,
         codec=AvroCodec(SchemaSet.from_dir(settings.schemas_dir)),
         templates=TemplateCatalog.from_dir(settings.templates_dir),
         metrics=Metrics(),
     )
-    services = WorkerServices(app, topology.runtime, verifier)
+    partitions = catalog[dispatch_topic("email", "urgent")].partitions
+    services = WorkerServices(app, topology.runtime, verifier, partitions)
     app.add_dependency(services)
     return BuiltWorker(app, topology, services)
 

@@ -12,7 +12,13 @@ from typing import Any
 
 import aiohttp
 
-from ..exceptions import InvalidData, ProviderAuthError, TransientError
+from ..exceptions import (
+    InvalidData,
+    ProviderAuthError,
+    ProviderTimeout,
+    RateLimited,
+    TransientError,
+)
 from .base import Accepted, Message
 
 
@@ -66,9 +72,9 @@ class SendGrid:
                 detail = await _error_text(resp)
                 raise classify(resp.status, detail, resp.headers)
         except TimeoutError as exc:
-            raise TransientError("timeout", provider=self.name, code="timeout") from exc
+            raise ProviderTimeout("timeout", provider=self.name, code="timeout") from exc
         except aiohttp.ClientError as exc:
-            raise TransientError(
+            raise ProviderTimeout(
                 f"connection error: {type(exc).__name__}", provider=self.name, code="network"
             ) from exc
 
@@ -77,7 +83,7 @@ def classify(status: int, detail: str, headers: Any) -> Exception:
     """Map a non-202 SendGrid answer to Herald's error classes."""
     code = str(status)
     if status == 429:
-        return TransientError(
+        return RateLimited(
             f"rate limited: {detail}",
             provider=SendGrid.name,
             code=code,

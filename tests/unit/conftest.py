@@ -51,6 +51,24 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "html": "<p>Hola Ana</p>",
         "remainingChannels": ["sms"],
         "request": b"\xc3\x01original-bytes",
+        "history": [
+            {
+                "channel": "whatsapp",
+                "provider": "whatsapp-cloud",
+                "outcome": "unreachable",
+                "error": "131026",
+                "at": "2026-11-28T10:00:00.000Z",
+            }
+        ],
+        "retryCounts": {"timeout": 1},
+    },
+    "ScheduledDelivery": {
+        "id": "s-1",
+        "op": "SCHEDULE",
+        "dueAt": 1764324000000,
+        "topic": "herald.dispatch.email.urgent",
+        "key": "acme:u-1",
+        "payload": b"\xc3\x01dispatch-bytes",
     },
     "DeadLetter": {
         "topic": "herald.notifications.requests",

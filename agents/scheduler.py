@@ -1,0 +1,40 @@
+"""Stage `scheduler`: keeps the schedule table, and a timer that fires due entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline import scheduler
+from pipeline.exceptions import DecodeError
+from pipeline.runtime import Runtime
+
+STAGE = "scheduler"
+
+
+async def schedule_agent(stream: Any, rt: Runtime) -> None:
+    """Apply SCHEDULE, FIRED and CANCEL records to the schedule table."""
+    async for event in stream.events():
+        message = event.message
+        try:
+            record = rt.codec.decode("ScheduledDelivery", message.value)
+        except DecodeError as exc:
+            await rt.emit_dead_letter(message, stage=STAGE, reason="decode-error", error=str(exc))
+            continue
+        if record["op"] == "SCHEDULE":
+            rt.tables.schedule[record["id"]] = scheduler.to_entry(record)
+        else:
+            rt.tables.schedule.pop(record["id"], None)
+            rt.fired.discard(record["id"])
+
+
+async def fire_due(rt: Runtime, app: Any) -> None:
+    """Timer: produce every due entry to its topic, then mark it FIRED."""
+    if app.rebalancing or app.in_recovery:
+        return
+    now = scheduler.now_ms()
+    for entry_id, topic, key, payload in list(
+        scheduler.due(rt.tables.schedule.items(), now, rt.fired)
+    ):
+        await rt.sink_for(topic).send(key=key, value=payload)
+        await rt.sinks.scheduler.send(key=key, value=scheduler.marker(entry_id, "FIRED", key))
+        rt.fired.add(entry_id)
