@@ -100,6 +100,13 @@ class Stack:
         for name in sorted(self.procs, key=lambda n: n != "worker"):
             self.stop(name)
 
+    def fault(self, provider: str, **script: Any) -> None:
+        resp = httpx.put(f"{self.sim}/_sim/faults/{provider}", json=script, timeout=5)
+        assert resp.status_code == 204, resp.text
+
+    def clear_faults(self) -> None:
+        assert httpx.delete(f"{self.sim}/_sim/faults", timeout=5).status_code == 204
+
     def sim_messages(self, to: str | None = None) -> list[dict[str, Any]]:
         messages = httpx.get(f"{self.sim}/_sim/messages", timeout=5).json()
         return [m for m in messages if to is None or m["to"] == to]
@@ -145,6 +152,11 @@ def stack_env(home: Path, bootstrap: str) -> dict[str, str]:
             "HERALD_SESSION_TIMEOUT": "6",
             "HERALD_REBALANCE_TIMEOUT": "6",
             "HERALD_LOG_LEVEL": "warn",
+            # Short resilience timings so the suite stays fast: delays x0.25
+            # (2, 4, 8 s become 0.5, 1, 2 s), circuits probe after 2 s.
+            "HERALD_RETRY_SCALE": "0.25",
+            "HERALD_BREAKER_PROBE_INTERVAL": "2",
+            "HERALD_SCHEDULER_TICK": "0.1",
         }
     )
     return env
