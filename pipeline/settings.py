@@ -17,6 +17,18 @@ from .exceptions import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
+# The simulator's SendGrid webhook key pair (ECDSA P-256), a development default only:
+# production sets SENDGRID_WEBHOOK_PUBLIC_KEY to the key SendGrid shows for the account.
+SIM_SENDGRID_PRIVATE_KEY = (
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgM3tjgr6bAJOuZFihBXG1l5npghi4KUvlgjT095iz"
+    "UmqhRANCAATGfou9Wvc6r+47x50CAYZ7KvF25+CxM+k+qlOyQUIsur8Xn6mwnPItnsyfaInMrBQjpYovm3rH0Juk"
+    "HeYTTS8Y"
+)
+SIM_SENDGRID_PUBLIC_KEY = (
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExn6LvVr3Oq/uO8edAgGGeyrxdufgsTPpPqpTskFCLLq/F5+psJzy"
+    "LZ7Mn2iJzKwUI6WKL5t6x9CbpB3mE00vGA=="
+)
+
 
 def _env_fields() -> dict[str, tuple[str, Any]]:
     return {f.name: (f.metadata["env"], f.type) for f in fields(Settings)}
@@ -85,6 +97,74 @@ class Settings:
     email_from: str = _field("HERALD_EMAIL_FROM", "notifications@herald.test")
     email_from_name: str = _field("HERALD_EMAIL_FROM_NAME", "Herald")
     provider_timeout_s: float = _field("HERALD_PROVIDER_TIMEOUT", 30.0)
+    # SendGrid event webhook key: base64 DER SubjectPublicKeyInfo, ECDSA P-256 (default: sim's).
+    sendgrid_webhook_public_key: str = _field(
+        "SENDGRID_WEBHOOK_PUBLIC_KEY", SIM_SENDGRID_PUBLIC_KEY
+    )
+    # Providers: SMTP relay (email, secondary). The relay's host.
+    smtp_host: str = _field("SMTP_HOST", "127.0.0.1")
+    # The relay's port (the simulator's SMTP sink by default).
+    smtp_port: int = _field("SMTP_PORT", 2525)
+    # SMTP AUTH user name; empty means no AUTH.
+    smtp_username: str = _field("SMTP_USERNAME", "")
+    # SMTP AUTH password.
+    smtp_password: str = _field("SMTP_PASSWORD", "")
+    # Require STARTTLS ("1") or never use it ("0").
+    smtp_starttls: bool = _field("SMTP_STARTTLS", False)
+    # Providers: Twilio Programmable Messaging (SMS primary, WhatsApp secondary). API base URL.
+    twilio_base_url: str = _field("TWILIO_BASE_URL", "http://127.0.0.1:9300")
+    # Account SID: HTTP Basic user and part of the API path.
+    twilio_account_sid: str = _field("TWILIO_ACCOUNT_SID", "ACsimulator" + "0" * 23)
+    # Auth token: HTTP Basic password and the key of X-Twilio-Signature on callbacks.
+    twilio_auth_token: str = _field("TWILIO_AUTH_TOKEN", "sim-twilio-auth-token")
+    # Sender number for SMS (E.164).
+    twilio_from: str = _field("TWILIO_FROM", "+15005550006")
+    # Sender number for WhatsApp through Twilio (E.164; the whatsapp: prefix is added).
+    twilio_whatsapp_from: str = _field("TWILIO_WHATSAPP_FROM", "+14155238886")
+    # Providers: Vonage SMS API (SMS secondary). API base URL.
+    vonage_base_url: str = _field("VONAGE_BASE_URL", "http://127.0.0.1:9300")
+    # API key (also echoed in delivery receipts).
+    vonage_api_key: str = _field("VONAGE_API_KEY", "simkey01")
+    # API secret.
+    vonage_api_secret: str = _field("VONAGE_API_SECRET", "sim-vonage-api-secret")
+    # Sender id: a number or an alphanumeric id.
+    vonage_from: str = _field("VONAGE_FROM", "Herald")
+    # Key of the HMAC-SHA256 `sig` on delivery receipts (the account's signature secret).
+    vonage_signature_secret: str = _field("VONAGE_SIGNATURE_SECRET", "sim-vonage-signature-secret")
+    # Providers: WhatsApp Business Cloud API (WhatsApp primary). Graph API base URL.
+    whatsapp_base_url: str = _field("WHATSAPP_BASE_URL", "http://127.0.0.1:9300")
+    # Graph API version in the path.
+    whatsapp_api_version: str = _field("WHATSAPP_API_VERSION", "v21.0")
+    # The business phone number id messages are sent from.
+    whatsapp_phone_number_id: str = _field("WHATSAPP_PHONE_NUMBER_ID", "100000000000001")
+    # System-user access token (Bearer).
+    whatsapp_token: str = _field("WHATSAPP_TOKEN", "sim-whatsapp-token")
+    # App secret: the key of X-Hub-Signature-256 on webhooks.
+    whatsapp_app_secret: str = _field("WHATSAPP_APP_SECRET", "sim-whatsapp-app-secret")
+    # Verify token of the webhook subscription handshake (hub.verify_token).
+    whatsapp_verify_token: str = _field("WHATSAPP_VERIFY_TOKEN", "sim-whatsapp-verify-token")
+    # Providers: Firebase Cloud Messaging HTTP v1 (push). API base URL.
+    fcm_base_url: str = _field("FCM_BASE_URL", "http://127.0.0.1:9300")
+    # Firebase project id in the path.
+    fcm_project_id: str = _field("FCM_PROJECT_ID", "herald-sim")
+    # A ready OAuth2 access token, used when no service-account file is set.
+    fcm_access_token: str = _field("FCM_ACCESS_TOKEN", "sim-fcm-access-token")
+    # Service-account JSON; when set, access tokens come from its JWT-bearer flow.
+    fcm_service_account_file: Path | None = _field("FCM_SERVICE_ACCOUNT_FILE", None)
+    # OAuth token endpoint overriding the file's token_uri; empty means the file's.
+    fcm_token_url: str = _field("FCM_TOKEN_URL", "")
+    # The pipeline's public base URL for provider callbacks; empty: the HTTP ingress's own.
+    public_base_url: str = _field("HERALD_PUBLIC_URL", "")
+    # Simulator: SMTP sink port.
+    sim_smtp_port: int = _field("HERALD_SIM_SMTP_PORT", 2525)
+    # Simulator: where it posts delivery webhooks; empty means http://127.0.0.1:{HERALD_HTTP_PORT}.
+    sim_webhook_base_url: str = _field("HERALD_SIM_WEBHOOK_URL", "")
+    # Simulator: ECDSA P-256 key signing SendGrid event webhooks (PEM or base64 DER PKCS8).
+    sim_sendgrid_webhook_private_key: str = _field(
+        "HERALD_SIM_SENDGRID_WEBHOOK_PRIVATE_KEY", SIM_SENDGRID_PRIVATE_KEY
+    )
+    # Simulator: delay before it posts the delivery webhooks of an accepted message.
+    sim_webhook_delay_ms: int = _field("HERALD_SIM_WEBHOOK_DELAY_MS", 50)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -144,8 +224,27 @@ class Settings:
     def api_base_url(self) -> str:
         return f"http://{self.http_host}:{self.http_port}"
 
+    @property
+    def public_url(self) -> str:
+        """Where providers reach the pipeline's `/webhooks/...` (no trailing slash)."""
+        return (self.public_base_url or self.api_base_url).rstrip("/")
+
+    @property
+    def sim_webhook_url(self) -> str:
+        """Where the simulator posts delivery webhooks (no trailing slash)."""
+        return (self.sim_webhook_base_url or f"http://127.0.0.1:{self.http_port}").rstrip("/")
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
 
 def _convert(var: str, raw: str, typ: str) -> Any:
+    if typ.startswith("bool"):
+        flag = raw.strip().lower()
+        if flag in _TRUE or flag in _FALSE:
+            return flag in _TRUE
+        raise ConfigError(f"{var}={raw!r} is not a valid bool (use 1 or 0)")
     try:
         if typ.startswith("int"):
             return int(raw)

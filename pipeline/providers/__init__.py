@@ -3,6 +3,9 @@
 Every adapter maps the provider's answers to one classification: `Accepted`
 (with the provider's message id) or a `DeliveryError` subclass from
 `pipeline.exceptions` (transient, recipient unreachable, invalid data, auth).
+
+`build_providers(settings, session)` builds them all from the settings, per
+channel in failover order: [primary, secondary].
 """
 
 from __future__ import annotations
@@ -10,22 +13,113 @@ from __future__ import annotations
 import aiohttp
 
 from ..settings import Settings
-from .base import Accepted, Message, Provider
+from .base import Accepted, Message, Provider, WhatsAppTemplate
+from .fcm import Fcm, ServiceAccountToken, StaticToken, TokenProvider
 from .sendgrid import SendGrid
+from .smtp import Smtp
+from .twilio import TwilioSms, TwilioWhatsApp
+from .vonage import Vonage
+from .whatsapp import WhatsAppCloud
 
-__all__ = ["Accepted", "Message", "Provider", "SendGrid", "build_providers"]
+__all__ = [
+    "Accepted",
+    "Fcm",
+    "Message",
+    "Provider",
+    "SendGrid",
+    "ServiceAccountToken",
+    "Smtp",
+    "StaticToken",
+    "TokenProvider",
+    "TwilioSms",
+    "TwilioWhatsApp",
+    "Vonage",
+    "WhatsAppCloud",
+    "WhatsAppTemplate",
+    "build_providers",
+]
 
 
 def build_providers(
     settings: Settings, session: aiohttp.ClientSession
 ) -> dict[str, list[Provider]]:
-    """Per channel, the providers in failover order (primary first)."""
-    sendgrid = SendGrid(
-        session,
-        base_url=settings.sendgrid_base_url,
-        api_key=settings.sendgrid_api_key,
-        from_email=settings.email_from,
-        from_name=settings.email_from_name,
-        timeout=settings.provider_timeout_s,
-    )
-    return {"email": [sendgrid]}
+    """Every provider, per channel, in failover order: primary first, then secondary.
+
+    email [sendgrid, smtp], sms [twilio, vonage], whatsapp [whatsapp-cloud,
+    twilio-whatsapp], push [fcm]. The HTTP adapters share `session`.
+    """
+    timeout = settings.provider_timeout_s
+
+    def twilio(cls: type[TwilioSms | TwilioWhatsApp], from_number: str) -> Provider:
+        return cls(
+            session,
+            base_url=settings.twilio_base_url,
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            from_number=from_number,
+            public_url=settings.public_url,
+            timeout=timeout,
+        )
+
+    token: TokenProvider
+    if settings.fcm_service_account_file:
+        token = ServiceAccountToken(
+            settings.fcm_service_account_file, settings.fcm_token_url or None, session,
+            timeout=timeout,
+        )  # fmt: skip
+    else:
+        token = StaticToken(settings.fcm_access_token)
+    return {
+        "email": [
+            SendGrid(
+                session,
+                base_url=settings.sendgrid_base_url,
+                api_key=settings.sendgrid_api_key,
+                from_email=settings.email_from,
+                from_name=settings.email_from_name,
+                timeout=timeout,
+            ),
+            Smtp(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                from_email=settings.email_from,
+                from_name=settings.email_from_name,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                starttls=settings.smtp_starttls,
+                timeout=timeout,
+            ),
+        ],
+        "sms": [
+            twilio(TwilioSms, settings.twilio_from),
+            Vonage(
+                session,
+                base_url=settings.vonage_base_url,
+                api_key=settings.vonage_api_key,
+                api_secret=settings.vonage_api_secret,
+                from_=settings.vonage_from,
+                public_url=settings.public_url,
+                timeout=timeout,
+            ),
+        ],
+        "whatsapp": [
+            WhatsAppCloud(
+                session,
+                base_url=settings.whatsapp_base_url,
+                phone_number_id=settings.whatsapp_phone_number_id,
+                token=settings.whatsapp_token,
+                api_version=settings.whatsapp_api_version,
+                timeout=timeout,
+            ),
+            twilio(TwilioWhatsApp, settings.twilio_whatsapp_from),
+        ],
+        "push": [
+            Fcm(
+                session,
+                base_url=settings.fcm_base_url,
+                project_id=settings.fcm_project_id,
+                token_provider=token,
+                timeout=timeout,
+            )
+        ],
+    }

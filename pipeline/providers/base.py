@@ -7,8 +7,21 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class WhatsAppTemplate:
+    """A pre-approved WhatsApp template: needed outside the 24 h customer-service window."""
+
+    name: str
+    language: str
+    params: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Message:
-    """One rendered message to one recipient on one channel."""
+    """One rendered message to one recipient on one channel.
+
+    `to` is the channel's address: an email address, an E.164 phone number
+    (`+...`, for SMS and WhatsApp) or a push registration token.
+    """
 
     message_id: str
     tenant: str
@@ -18,6 +31,7 @@ class Message:
     subject: str | None = None
     html: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    whatsapp_template: WhatsAppTemplate | None = None
 
 
 @dataclass(frozen=True)
