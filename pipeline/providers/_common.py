@@ -9,7 +9,10 @@ from typing import Any
 
 import aiohttp
 
-from ..exceptions import TransientError
+from ..exceptions import (
+    ProviderTimeout,
+    TransientError,
+)
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -32,14 +35,14 @@ def retry_after(headers: Mapping[str, str] | None) -> float | None:
 
 
 def transport_error(provider: str, exc: BaseException) -> TransientError:
-    """A timeout or connection failure: always worth retrying."""
+    """A timeout or connection failure: always worth retrying (the timeout policy)."""
     if isinstance(exc, TimeoutError):
-        return TransientError("timeout", provider=provider, code="timeout")
+        return ProviderTimeout("timeout", provider=provider, code="timeout")
     if isinstance(exc, aiohttp.ClientError | OSError):
-        return TransientError(
+        return ProviderTimeout(
             f"connection error: {type(exc).__name__}", provider=provider, code="network"
         )
-    return TransientError(f"{type(exc).__name__}: {exc}", provider=provider, code="network")
+    return ProviderTimeout(f"{type(exc).__name__}: {exc}", provider=provider, code="network")
 
 
 async def response_json(resp: aiohttp.ClientResponse) -> dict[str, Any]:

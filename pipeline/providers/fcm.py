@@ -32,6 +32,7 @@ from ..exceptions import (
     DeliveryError,
     InvalidData,
     ProviderAuthError,
+    RateLimited,
     RecipientUnreachable,
     TransientError,
 )
@@ -42,7 +43,8 @@ MAX_PAYLOAD_BYTES = 4096
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
-TRANSIENT = frozenset({"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "RESOURCE_EXHAUSTED"})
+RATE_LIMITED = frozenset({"QUOTA_EXCEEDED", "RESOURCE_EXHAUSTED"})
+TRANSIENT = frozenset({"UNAVAILABLE", "INTERNAL"})
 AUTH = frozenset(
     {"THIRD_PARTY_AUTH_ERROR", "SENDER_ID_MISMATCH", "UNAUTHENTICATED", "PERMISSION_DENIED"}
 )
@@ -239,7 +241,9 @@ def classify(
         return InvalidData(detail, provider=name, code=key)
     if code in AUTH:
         return ProviderAuthError(detail, provider=name, code=key)
-    if code in TRANSIENT or status == 429 or status >= 500:
+    if code in RATE_LIMITED or status == 429:
+        return RateLimited(detail, provider=name, code=key, retry_after=retry_after(headers))
+    if code in TRANSIENT or status >= 500:
         return TransientError(detail, provider=name, code=key, retry_after=retry_after(headers))
     if status in (401, 403):
         return ProviderAuthError(detail, provider=name, code=key)

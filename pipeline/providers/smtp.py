@@ -26,6 +26,7 @@ from ..exceptions import (
     DeliveryError,
     InvalidData,
     ProviderAuthError,
+    ProviderTimeout,
     RecipientUnreachable,
     TransientError,
 )
@@ -124,11 +125,11 @@ class Smtp:
                 "non-ASCII address (SMTPUTF8 not used)", provider=self.name, code=stage
             ) from exc
         except (TimeoutError, aiosmtplib.SMTPTimeoutError) as exc:
-            raise TransientError(
+            raise ProviderTimeout(
                 f"timeout during {stage}", provider=self.name, code="timeout"
             ) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise TransientError(
+            raise ProviderTimeout(
                 f"connection error during {stage}: {type(exc).__name__}",
                 provider=self.name, code="network",
             ) from exc  # fmt: skip

@@ -29,6 +29,7 @@ from ..exceptions import (
     DeliveryError,
     InvalidData,
     ProviderAuthError,
+    RateLimited,
     RecipientUnreachable,
     TransientError,
 )
@@ -122,7 +123,9 @@ def classify(
         code = 0
     detail = f"{code or status}: {str(body.get('message') or '')[:300]}"
     key = str(code or status)
-    if code in TRANSIENT_CODES or (code not in AUTH_CODES | UNREACHABLE_CODES and status == 429):
+    if code == 20429 or (code not in AUTH_CODES | UNREACHABLE_CODES and status == 429):
+        return RateLimited(detail, provider=provider, code=key, retry_after=retry_after(headers))
+    if code in TRANSIENT_CODES:
         return TransientError(detail, provider=provider, code=key, retry_after=retry_after(headers))
     if code in AUTH_CODES:
         return ProviderAuthError(detail, provider=provider, code=key)

@@ -22,6 +22,7 @@ from ..exceptions import (
     DeliveryError,
     InvalidData,
     ProviderAuthError,
+    RateLimited,
     RecipientUnreachable,
     TransientError,
 )
@@ -95,7 +96,12 @@ def classify(
 ) -> DeliveryError | None:
     """None when every part was accepted, else the error, keyed on Vonage's `status`."""
     name = Vonage.name
-    if http_status == 429 or http_status >= 500:
+    if http_status == 429:
+        return RateLimited(
+            f"HTTP {http_status}", provider=name, code=str(http_status),
+            retry_after=retry_after(headers),
+        )  # fmt: skip
+    if http_status >= 500:
         return TransientError(
             f"HTTP {http_status}", provider=name, code=str(http_status),
             retry_after=retry_after(headers),
@@ -122,6 +128,8 @@ def classify(
 def _by_status(status: str, text: str, headers: Mapping[str, str] | None) -> DeliveryError:
     name = Vonage.name
     detail = f"status {status}: {text[:300]}"
+    if status == "1":  # throttled
+        return RateLimited(detail, provider=name, code=status, retry_after=retry_after(headers))
     if status in TRANSIENT_STATUSES:
         return TransientError(detail, provider=name, code=status, retry_after=retry_after(headers))
     if status in AUTH_STATUSES:

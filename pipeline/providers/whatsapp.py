@@ -22,6 +22,7 @@ from ..exceptions import (
     DeliveryError,
     InvalidData,
     ProviderAuthError,
+    RateLimited,
     RecipientUnreachable,
     TransientError,
 )
@@ -30,7 +31,8 @@ from .base import Accepted, Message
 
 # Throughput (130429), pair rate limit (131056), app (4) and account (80007) limits,
 # generic (131000) and service unavailable (133004): back off and retry.
-TRANSIENT_CODES = frozenset({4, 80007, 130429, 131000, 131056, 133004})
+RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131056})  # throughput and pair limits
+TRANSIENT_CODES = frozenset({131000, 133004})
 # Token invalid or expired (0, 190), no permission (10).
 AUTH_CODES = frozenset({0, 10, 190})
 INVALID_PARAMETER = 100
@@ -112,6 +114,8 @@ def classify(
         code = None
     key = str(code if code is not None else status)
     detail = f"{key}: {str(error.get('message') or '')[:300]}"
+    if code in RATE_LIMIT_CODES:
+        return RateLimited(detail, provider=name, code=key, retry_after=retry_after(headers))
     if code in TRANSIENT_CODES:
         return TransientError(detail, provider=name, code=key, retry_after=retry_after(headers))
     if code in AUTH_CODES:
@@ -120,7 +124,9 @@ def classify(
         return RecipientUnreachable(f"{key}: {UNREACHABLE[code]}", provider=name, code=key)
     if code == INVALID_PARAMETER:
         return InvalidData(detail, provider=name, code=key)
-    if status == 429 or status >= 500:
+    if status == 429:
+        return RateLimited(detail, provider=name, code=key, retry_after=retry_after(headers))
+    if status >= 500:
         return TransientError(detail, provider=name, code=key, retry_after=retry_after(headers))
     if code is None and status in (401, 403):
         return ProviderAuthError(detail, provider=name, code=key)
