@@ -28,6 +28,7 @@ from .ids import (
 from .runtime import Runtime
 from .state import public_view
 from .validation import check_request, normalize_request
+from .webhooks import verify_and_parse, verify_whatsapp_subscription
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROBLEM = "application/problem+json"
@@ -80,6 +81,8 @@ class Ingress:
         )
         app.router.add_post("/v1/notifications", self.post_notification)
         app.router.add_get("/v1/notifications/{messageId}", self.get_notification)
+        app.router.add_post("/webhooks/{provider}", self.provider_webhook)
+        app.router.add_get("/webhooks/whatsapp-cloud", self.whatsapp_subscription)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics)
@@ -174,6 +177,32 @@ class Ingress:
         if doc is None:  # another tenant's message is as absent as an unknown one
             return problem(404, "Not Found", f"no notification {message_id}")
         return json_response(public_view(doc))
+
+    async def provider_webhook(self, request: web.Request) -> web.Response:
+        """Delivery events from a provider: signature checked, then onto provider.events."""
+        body = await request.read()
+        events = verify_and_parse(
+            request.match_info["provider"],
+            url=self.rt.settings.public_url.rstrip("/") + request.path_qs,
+            headers=request.headers,
+            body=body,
+            settings=self.rt.settings,
+        )
+        futures = []
+        for event in events:
+            if not (event.get("tenant") and event.get("messageId")):
+                continue  # not a message Herald sent (no join key): nothing to update
+            key = message_key(event["tenant"], event["messageId"])
+            futures.append(await self.rt.sinks.provider_events.send(key=key, value=event))
+        for fut in futures:
+            await fut  # acknowledged before the provider hears 200
+        return json_response({"accepted": len(futures)})
+
+    async def whatsapp_subscription(self, request: web.Request) -> web.Response:
+        challenge = verify_whatsapp_subscription(request.query, self.rt.settings)
+        if challenge is None:
+            return problem(403, "Forbidden", "verification token mismatch")
+        return web.Response(text=challenge)
 
     async def healthz(self, request: web.Request) -> web.Response:
         return json_response({"status": "ok"})

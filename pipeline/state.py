@@ -84,6 +84,41 @@ def _seen(history: list[dict[str, Any]], entry: dict[str, Any]) -> bool:
     return any(all(h.get(k) == entry.get(k) for k in same) for h in history)
 
 
+# Provider events that change the status; the rest (DEFERRED, COMPLAINED,
+# UNSUBSCRIBED) are for analytics and compliance, not the delivery state.
+EVENT_STATUS = {
+    "DELIVERED": "DELIVERED",
+    "BOUNCED": "BOUNCED",
+    "FAILED": "FAILED",
+    "OPENED": "OPENED",
+    "CLICKED": "CLICKED",
+}
+
+
+def status_for_event(
+    event: Mapping[str, Any], state: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The NotificationStatus a provider event means for a known message, else None."""
+    status = EVENT_STATUS.get(event["event"])
+    if status is None or state is None or not event.get("messageId"):
+        return None
+    attempt = max((a.get("attempt") or 0 for a in state.get("attempts", [])), default=0)
+    return {
+        "messageId": event["messageId"],
+        "tenant": event["tenant"],
+        "userId": state["userId"],
+        "status": status,
+        "at": event["at"],
+        "channel": event["channel"],
+        "provider": event["provider"],
+        "attempt": attempt,
+        "providerMessageId": event["providerMessageId"],
+        "error": event.get("reason"),
+        "template": state.get("template"),
+        "priority": state.get("priority"),
+    }
+
+
 def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """What `GET /v1/notifications/{id}` shows (the tenant is implied by the token)."""
     return {k: v for k, v in doc.items() if k != "tenant"}

@@ -39,6 +39,7 @@ import faust
 
 from agents.ingest import ingest
 from agents.preferences import preferences
+from agents.provider_events import provider_events
 from agents.scheduler import fire_due, schedule_agent
 from agents.send import send
 from agents.status import status
@@ -156,6 +157,7 @@ def wire(
     for (channel, lane), topic in dispatch_names.items():
         agent(f"send-{channel}-{lane}", topic, send, channel=channel, lane=lane)
     agent("scheduler", names.SCHEDULER, schedule_agent)
+    agent("provider-events", names.PROVIDER_EVENTS, provider_events)
     agent("status", names.STATUS, status)
 
     async def scheduler_tick() -> None:
