@@ -118,9 +118,11 @@ class Stack:
 
     def wait_status(self, message_id: str, status: str, tenant: str = "acme",
                     timeout: float = 30.0) -> dict[str, Any]:  # fmt: skip
+        """The state once `status` is in its history (it may have moved on since)."""
+
         def reached() -> dict[str, Any] | None:
             resp = self.state(message_id, tenant)
-            if resp.status_code == 200 and resp.json()["status"] == status:
+            if resp.status_code == 200 and status in [h["status"] for h in resp.json()["history"]]:
                 return dict(resp.json())
             return None
 

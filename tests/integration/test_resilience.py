@@ -51,7 +51,8 @@ def test_provider_5xx_three_times_then_sent_after_three_growing_retries(stack: S
     message_id = post(stack, request_body(user)).json()["messageId"]
     state = stack.wait_status(message_id, "SENT", timeout=60)
 
-    assert history(state) == ["PENDING"] + ["PROCESSING", "RETRY"] * 3 + ["PROCESSING", "SENT"]
+    expected = ["PENDING"] + ["PROCESSING", "RETRY"] * 3 + ["PROCESSING", "SENT"]
+    assert history(state)[: len(expected)] == expected
     assert [a["outcome"] for a in state["attempts"]] == ["RETRY"] * 3 + ["SENT"]
     gaps = gaps_before_retries(state)
     # The policy's 2 s, 4 s, 8 s scaled by 0.25 in the suite: 0.5 s, 1 s, 2 s.

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_state_and_dedup_survive_a_killed_worker(stack: Stack, wipe_local_state: bool) -> None:
     user = unique("restart")
     first = post(stack, request_body(user)).json()
-    before = stack.wait_status(first["messageId"], "SENT")
+    before = stack.wait_status(first["messageId"], "OPENED")  # the last event it gets
 
     stack.stop("worker", kill=True)
     if wipe_local_state:  # a new machine: tables are rebuilt from their changelogs
@@ -27,7 +27,7 @@ def test_state_and_dedup_survive_a_killed_worker(stack: Stack, wipe_local_state:
     after = stack.state(first["messageId"])
     assert after.status_code == 200
     assert after.json()["history"] == before["history"]
-    assert history(after.json()) == ["PENDING", "PROCESSING", "SENT"]
+    assert history(after.json())[:3] == ["PENDING", "PROCESSING", "SENT"]
 
     # The idempotency table survived too: the same messageId is not sent again.
     again = post(stack, request_body(user, messageId=first["messageId"]))
