@@ -223,6 +223,10 @@ def _basic(request: web.Request) -> tuple[str, str]:
     return login, password
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _digits(phone: str) -> str:
     return re.sub(r"\D", "", phone)
 
@@ -271,7 +275,10 @@ class Endpoints:
             return _json({"errors": errors}, 400)
         batch_id = secrets.token_urlsafe(16)[:22]
         for i, personalization in enumerate(body["personalizations"]):
-            custom_args = {**body.get("custom_args", {}), **personalization.get("custom_args", {})}
+            custom_args = {
+                **_dict(body.get("custom_args")),
+                **_dict(personalization.get("custom_args")),
+            }
             for j, to in enumerate(personalization["to"]):
                 state.record(
                     "sendgrid",

@@ -93,8 +93,10 @@ class SinkSMTP(SMTP):
                 await asyncio.sleep(fault.latency_ms / 1000)
             self.fault = fault.take()
         if self.fault == "timeout":
-            await self.state.stall()
-            self._hang_up()
+            try:
+                await self.state.stall()
+            finally:  # also when the client gives up (EOF cancels this coroutine)
+                self._hang_up()
             return
         if self.fault == "down":
             await self.push("421 4.3.2 Service not available, closing transmission channel")

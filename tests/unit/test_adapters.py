@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import pipeline.providers as providers
 from pipeline.exceptions import (
+    ConfigError,
     DeliveryError,
     InvalidData,
     ProviderAuthError,
@@ -258,6 +259,23 @@ async def test_build_providers_orders_primary_then_secondary() -> None:
         "push": ["fcm"],
     }
     assert all(p.channel == channel for channel, chain in built.items() for p in chain)
+
+
+def test_provider_settings_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {"SMTP_STARTTLS": "1", "SMTP_PORT": "587", "HERALD_HTTP_PORT": "8181",
+         "FCM_SERVICE_ACCOUNT_FILE": "/etc/herald/sa.json"}
+    )  # fmt: skip
+    assert settings.smtp_starttls is True and settings.smtp_port == 587
+    assert settings.fcm_service_account_file == Path("/etc/herald/sa.json")
+    assert settings.public_url == "http://127.0.0.1:8181"
+    assert settings.sim_webhook_url == "http://127.0.0.1:8181"
+    assert Settings.from_env({"SMTP_STARTTLS": "0"}).smtp_starttls is False
+    public = Settings.from_env({"HERALD_PUBLIC_URL": "https://herald.example.com/"})
+    assert public.public_url == "https://herald.example.com"
+    assert len(Settings().twilio_account_sid) == 34
+    with pytest.raises(ConfigError):
+        Settings.from_env({"SMTP_STARTTLS": "maybe"})
 
 
 def test_message_defaults_keep_old_callers_working() -> None:
