@@ -51,6 +51,7 @@ simulator has that setting; without it, it checks the assertion's claims only.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import re
 import secrets
@@ -210,12 +211,31 @@ def _bearer(request: web.Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def _basic(request: web.Request) -> tuple[str, str]:
+    """HTTP Basic credentials, ("", "") when absent or malformed."""
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        login, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return "", ""
+    return login, password
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _digits(phone: str) -> str:
     return re.sub(r"\D", "", phone)
 
 
 def _webhook_headers(extra: Mapping[str, str], content_type: str) -> dict[str, str]:
     return {"Content-Type": content_type, "User-Agent": "Herald-Simulator", **extra}
+
+
+SIM_STATE = web.AppKey("state", SimulatorState)
 
 
 class Endpoints:
@@ -255,7 +275,10 @@ class Endpoints:
             return _json({"errors": errors}, 400)
         batch_id = secrets.token_urlsafe(16)[:22]
         for i, personalization in enumerate(body["personalizations"]):
-            custom_args = {**body.get("custom_args", {}), **personalization.get("custom_args", {})}
+            custom_args = {
+                **_dict(body.get("custom_args")),
+                **_dict(personalization.get("custom_args")),
+            }
             for j, to in enumerate(personalization["to"]):
                 state.record(
                     "sendgrid",
@@ -311,15 +334,10 @@ class Endpoints:
     async def twilio_messages(self, request: web.Request) -> web.Response:
         settings, state = self.settings, self.state
         sid = request.match_info["sid"]
-        auth = request.headers.get("Authorization", "")
-        try:
-            credentials = aiohttp.BasicAuth.decode(auth) if auth else None
-        except ValueError:
-            credentials = None
+        login, password = _basic(request)
         if (
-            credentials is None
-            or credentials.login != settings.twilio_account_sid
-            or credentials.password != settings.twilio_auth_token
+            login != settings.twilio_account_sid
+            or password != settings.twilio_auth_token
             or sid != settings.twilio_account_sid
         ):
             return _twilio_error(401, 20003, "Authenticate")
@@ -642,10 +660,10 @@ class Endpoints:
 
 
 def build_simulator(settings: Settings, state: SimulatorState | None = None) -> web.Application:
-    """The simulator's HTTP app; `app["state"]` is its SimulatorState."""
+    """The simulator's HTTP app; `app[SIM_STATE]` is its SimulatorState."""
     state = state or SimulatorState(settings)
     app = web.Application(client_max_size=4 * 1024 * 1024)
-    app["state"] = state
+    app[SIM_STATE] = state
     endpoints = Endpoints(state)
 
     async def webhook_client(app: web.Application) -> AsyncIterator[None]:

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import email.policy
 import hmac
+import warnings
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any
@@ -92,8 +93,10 @@ class SinkSMTP(SMTP):
                 await asyncio.sleep(fault.latency_ms / 1000)
             self.fault = fault.take()
         if self.fault == "timeout":
-            await self.state.stall()
-            self._hang_up()
+            try:
+                await self.state.stall()
+            finally:  # also when the client gives up (EOF cancels this coroutine)
+                self._hang_up()
             return
         if self.fault == "down":
             await self.push("421 4.3.2 Service not available, closing transmission channel")
@@ -135,15 +138,18 @@ async def start_smtp_sink(state: SimulatorState, host: str, port: int) -> asynci
                 hmac.compare_digest(data.login, settings.smtp_username.encode())
                 & hmac.compare_digest(data.password, settings.smtp_password.encode())
             )
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)  # aiosmtpd answers 235 or 535
 
         auth = {"auth_required": True, "auth_require_tls": False, "authenticator": authenticate}
 
     def factory() -> SinkSMTP:
-        return SinkSMTP(
-            handler, state, hostname="smtp.herald-sim.test", ident="Herald simulator",
-            loop=loop, **auth,
-        )  # fmt: skip
+        with warnings.catch_warnings():
+            # AUTH without TLS is what a loopback test double wants.
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return SinkSMTP(
+                handler, state, hostname="smtp.herald-sim.test", ident="Herald simulator",
+                loop=loop, **auth,
+            )  # fmt: skip
 
     return await loop.create_server(factory, host, port)
 

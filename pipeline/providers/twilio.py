@@ -63,7 +63,7 @@ class _TwilioMessages:
     ) -> None:
         self.session = session
         self.url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
-        self.auth = aiohttp.BasicAuth(account_sid, auth_token)
+        self.authorization = aiohttp.encode_basic_auth(account_sid, auth_token)
         self.sender = self.address(from_number)
         self.callback = public_url.rstrip("/") + "/webhooks/twilio"
         self.timeout = aiohttp.ClientTimeout(total=timeout)
@@ -83,7 +83,10 @@ class _TwilioMessages:
     async def send(self, message: Message) -> Accepted:
         try:
             async with self.session.post(
-                self.url, data=self.form(message), auth=self.auth, timeout=self.timeout
+                self.url,
+                data=self.form(message),
+                headers={"Authorization": self.authorization},
+                timeout=self.timeout,
             ) as resp:
                 body = await response_json(resp)
                 if 200 <= resp.status < 300:
