@@ -104,10 +104,12 @@ class Fault:
     fail: str | None = None
     times: int | None = None  # None: until cleared
     latency_ms: int = 0
+    to: str | None = None  # only calls for this recipient (Twilio, SendGrid); None: every call
+    retry_after: int = 1  # seconds, in the Retry-After of a 429
 
-    def take(self) -> str | None:
+    def take(self, to: str | None = None) -> str | None:
         """The failure to inject for this call, consuming one of `times`."""
-        if self.fail is None:
+        if self.fail is None or (self.to is not None and to is not None and to != self.to):
             return None
         if self.times is None:
             return self.fail
@@ -190,14 +192,19 @@ def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None
     )
 
 
-async def _apply_fault(state: SimulatorState, provider: str) -> str | None:
+def _retry_after(state: SimulatorState, provider: str) -> str:
+    fault = state.faults.get(provider)
+    return str(fault.retry_after if fault else 1)
+
+
+async def _apply_fault(state: SimulatorState, provider: str, to: str | None = None) -> str | None:
     """The failure to answer with now (latency applied); a timeout stalls, then 503."""
     fault = state.faults.get(provider)
     if fault is None:
         return None
     if fault.latency_ms:
         await asyncio.sleep(fault.latency_ms / 1000)
-    failure = fault.take()
+    failure = fault.take(to)
     if failure == "timeout":
         await state.stall()
         raise web.HTTPServiceUnavailable()
@@ -255,21 +262,29 @@ class Endpoints:
                              "expired, or revoked", "field": None}]},
                 401,
             )  # fmt: skip
-        failure = await _apply_fault(state, "sendgrid")
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw)
+            first_to = body["personalizations"][0]["to"][0]["email"]
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            body, first_to = None, None
+        failure = await _apply_fault(state, "sendgrid", first_to)
         if failure == "5xx":
             return _json({"errors": [{"message": "internal error", "field": None}]}, 500)
         if failure == "429":
-            reset = str(int(time.time()) + 1)
+            after = _retry_after(state, "sendgrid")
+            reset = str(int(time.time()) + int(after))
             return _json(
                 {"errors": [{"message": "too many requests", "field": None}]},
                 429,
                 {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
-                 "X-RateLimit-Reset": reset, "Retry-After": "1"},
+                 "X-RateLimit-Reset": reset, "Retry-After": after},
             )  # fmt: skip
-        try:
-            body = orjson.loads(await request.read())
-        except orjson.JSONDecodeError:
-            return _json({"errors": [{"message": "Bad Request", "field": None}]}, 400)
+        if body is None:
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return _json({"errors": [{"message": "Bad Request", "field": None}]}, 400)
         errors = _sendgrid_errors(body)
         if errors:
             return _json({"errors": errors}, 400)
@@ -345,11 +360,12 @@ class Endpoints:
         to, from_ = str(form.get("To", "")), str(form.get("From", ""))
         whatsapp = to.startswith("whatsapp:")
         provider = "twilio-whatsapp" if whatsapp else "twilio"
-        failure = await _apply_fault(state, provider)
+        failure = await _apply_fault(state, provider, to.removeprefix("whatsapp:"))
         if failure == "5xx":
             return _twilio_error(500, 20500, "An internal server error has occurred")
         if failure == "429":
-            return _twilio_error(429, 20429, "Too Many Requests", {"Retry-After": "1"})
+            after = _retry_after(state, provider)
+            return _twilio_error(429, 20429, "Too Many Requests", {"Retry-After": after})
         number = to.removeprefix("whatsapp:")
         if not to:
             return _twilio_error(400, 21604, "A 'To' phone number is required.")
@@ -645,10 +661,15 @@ class Endpoints:
             fail = body.get("fail")
             if fail is not None and fail not in FAULTS:
                 raise ValueError(f"fail must be one of {FAULTS}")
-            times = body.get("times")
-            fault = Fault(
-                fail, None if times is None else int(times), int(body.get("latencyMs", 0))
-            )
+            times, latency = body.get("times"), body.get("latencyMs", 0)
+            retry_after, to = body.get("retryAfter", 1), body.get("to")
+            for name, value in (("times", times), ("latencyMs", latency),
+                                ("retryAfter", retry_after)):  # fmt: skip
+                if value is not None and (type(value) is not int or value < 0):
+                    raise ValueError(f"{name} must be a non-negative integer")
+            if to is not None and not isinstance(to, str):
+                raise ValueError("to must be a recipient address or number")
+            fault = Fault(fail, times, latency, to, retry_after)
         except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
             return _json({"title": "invalid fault", "detail": str(exc)}, 400)
         self.state.faults[provider] = fault

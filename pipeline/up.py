@@ -24,6 +24,27 @@ from .exceptions import HeraldError
 from .settings import Settings
 
 
+def simulator_env(sim_port: int, smtp_port: int, host: str = "127.0.0.1") -> dict[str, str]:
+    """Point every provider adapter at the simulator (HTTP and SMTP sink)."""
+    base = f"http://{host}:{sim_port}"
+    env = {
+        name: base
+        for name in (
+            "SENDGRID_BASE_URL", "TWILIO_BASE_URL", "VONAGE_BASE_URL",
+            "WHATSAPP_BASE_URL", "FCM_BASE_URL",
+        )
+    }  # fmt: skip
+    env.update(
+        {
+            "HERALD_SIM_PORT": str(sim_port),
+            "HERALD_SIM_SMTP_PORT": str(smtp_port),
+            "SMTP_HOST": host,
+            "SMTP_PORT": str(smtp_port),
+        }
+    )
+    return env
+
+
 def child_env(settings: Settings, jwt_secret: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -32,10 +53,11 @@ def child_env(settings: Settings, jwt_secret: str) -> dict[str, str]:
             "HERALD_JWT_SECRET": jwt_secret,
             "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap,
             "HERALD_HTTP_PORT": str(settings.http_port),
-            "HERALD_SIM_PORT": str(settings.sim_port),
-            "SENDGRID_BASE_URL": settings.sendgrid_base_url,
         }
     )
+    if not any(k in os.environ for k in ("SENDGRID_BASE_URL", "SMTP_HOST")):
+        # The embedded default: every provider is the simulator.
+        env.update(simulator_env(settings.sim_port, settings.sim_smtp_port, settings.sim_host))
     return env
 
 

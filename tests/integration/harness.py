@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import httpx
 
 from pipeline.auth import issue_token
+from pipeline.up import simulator_env
 
 T = TypeVar("T")
 
@@ -140,15 +141,14 @@ class Stack:
 
 
 def stack_env(home: Path, bootstrap: str) -> dict[str, str]:
-    sim_port = free_port()
+    sim_port, smtp_port = free_port(), free_port()
     env = dict(os.environ)
+    env.update(simulator_env(sim_port, smtp_port))
     env.update(
         {
             "HERALD_HOME": str(home),
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "HERALD_HTTP_PORT": str(free_port()),
-            "HERALD_SIM_PORT": str(sim_port),
-            "SENDGRID_BASE_URL": f"http://127.0.0.1:{sim_port}",
             "HERALD_JWT_SECRET": secrets.token_urlsafe(40),
             "HERALD_WORKER_DATADIR": str(home / "worker"),
             "HERALD_SESSION_TIMEOUT": "6",

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_up_brings_the_system_up_and_ctrl_c_stops_it(tmp_path: Path, repo: Path) -> None:
-    ports = {name: free_port() for name in ("kafka", "controller", "http", "sim")}
+    ports = {name: free_port() for name in ("kafka", "controller", "http", "sim", "smtp")}
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     env.pop("HERALD_JWT_SECRET", None)
     env.update(
@@ -31,7 +31,7 @@ def test_up_brings_the_system_up_and_ctrl_c_stops_it(tmp_path: Path, repo: Path)
             "HERALD_KAFKA_CONTROLLER_PORT": str(ports["controller"]),
             "HERALD_HTTP_PORT": str(ports["http"]),
             "HERALD_SIM_PORT": str(ports["sim"]),
-            "SENDGRID_BASE_URL": f"http://127.0.0.1:{ports['sim']}",
+            "HERALD_SIM_SMTP_PORT": str(ports["smtp"]),
         }
     )
     settings = Settings.from_env(env)

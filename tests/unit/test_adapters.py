@@ -19,6 +19,8 @@ from pipeline.exceptions import (
     DeliveryError,
     InvalidData,
     ProviderAuthError,
+    ProviderTimeout,
+    RateLimited,
     RecipientUnreachable,
     TransientError,
 )
@@ -49,6 +51,7 @@ from .simkit import Sim, simulator
 pytestmark = pytest.mark.unit
 
 T, U, BAD, A = TransientError, RecipientUnreachable, InvalidData, ProviderAuthError
+R, TO = RateLimited, ProviderTimeout  # the retry policy's rate-limit and timeout classes
 
 
 def msg(channel: str, to: str, **kw: Any) -> Message:
@@ -68,7 +71,7 @@ def msg(channel: str, to: str, **kw: Any) -> Message:
 @pytest.mark.parametrize(
     ("status", "code", "expected"),
     [
-        (429, 20429, T),
+        (429, 20429, R),
         (400, 21211, U),
         (400, 21614, U),
         (400, 21612, U),
@@ -78,7 +81,7 @@ def msg(channel: str, to: str, **kw: Any) -> Message:
         (401, 20003, A),
         (500, 20500, T),
         (503, None, T),
-        (429, None, T),
+        (429, None, R),
         (400, 21602, BAD),  # body required: our content
         (400, 21617, BAD),  # body too long
         (404, 20404, BAD),
@@ -86,7 +89,7 @@ def msg(channel: str, to: str, **kw: Any) -> Message:
         (400, 63003, U),  # WhatsApp: not a WhatsApp user
         (400, 63016, U),  # WhatsApp: outside the 24 h window
         (400, 63024, U),  # WhatsApp: invalid recipient
-        (429, 63018, T),  # WhatsApp: channel rate limit
+        (429, 63018, R),  # WhatsApp: channel rate limit
     ],
 )
 def test_twilio_classification(status: int, code: int | None, expected: type) -> None:
@@ -104,7 +107,7 @@ def test_twilio_rate_limit_carries_retry_after() -> None:
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [("1", T), ("5", T), ("10", T), ("2", BAD), ("3", BAD), ("6", BAD), ("12", BAD), ("4", A),
+    [("1", R), ("5", T), ("10", T), ("2", BAD), ("3", BAD), ("6", BAD), ("12", BAD), ("4", A),
      ("8", A), ("9", A), ("7", U), ("29", U), ("33", U)],
 )  # fmt: skip
 def test_vonage_classification(status: str, expected: type) -> None:
@@ -130,10 +133,10 @@ def test_vonage_success_and_http_level_answers() -> None:
 @pytest.mark.parametrize(
     ("status", "code", "expected"),
     [
-        (429, 130429, T),
-        (400, 131056, T),
-        (400, 4, T),
-        (400, 80007, T),
+        (429, 130429, R),
+        (400, 131056, R),
+        (400, 4, R),
+        (400, 80007, R),
         (400, 131026, U),
         (400, 131047, U),
         (400, 131049, U),
@@ -181,7 +184,7 @@ def fcm_error(status: int, canonical: str, code: str | None) -> dict[str, Any]:
         (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", BAD),
         (401, "UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR", A),
         (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", A),
-        (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", T),
+        (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", R),
         (503, "UNAVAILABLE", "UNAVAILABLE", T),
         (500, "INTERNAL", "INTERNAL", T),
         (401, "UNAUTHENTICATED", None, A),  # our OAuth token rejected
@@ -376,7 +379,8 @@ async def test_twilio_sms_rejections() -> None:
 async def test_twilio_faults(fail: str, code: str, retry: float | None) -> None:
     async with simulator() as sim:
         await sim.fault("twilio", fail=fail, times=1)
-        error = await expect(TransientError, twilio_sms(sim).send(msg("sms", "+34600111222")), code)
+        kind = RateLimited if fail == "429" else TransientError
+        error = await expect(kind, twilio_sms(sim).send(msg("sms", "+34600111222")), code)
         assert error.retry_after == retry
         await twilio_sms(sim).send(msg("sms", "+34600111222"))  # times=1: the next one goes
         assert len(sim.recorded("twilio")) == 1
@@ -393,7 +397,7 @@ async def test_twilio_whatsapp_is_accepted_and_unreachable_by_convention() -> No
         await expect(RecipientUnreachable, adapter.send(msg("whatsapp", "+34600110000")), "63003")
         await expect(RecipientUnreachable, adapter.send(msg("whatsapp", "+9995550100")), "21211")
         await sim.fault("twilio-whatsapp", fail="429")
-        error = await expect(TransientError, adapter.send(msg("whatsapp", "+34600111222")), "20429")
+        error = await expect(RateLimited, adapter.send(msg("whatsapp", "+34600111222")), "20429")
         assert error.retry_after == 1.0
         # The fault is per provider: SMS through Twilio still goes.
         await twilio_sms(sim).send(msg("sms", "+34600111222"))
@@ -422,7 +426,8 @@ async def test_vonage_rejections() -> None:
 async def test_vonage_faults(fail: str, code: str) -> None:
     async with simulator() as sim:
         await sim.fault("vonage", fail=fail)
-        await expect(TransientError, vonage_sms(sim).send(msg("sms", "+447700900123")), code)
+        kind = RateLimited if fail == "429" else TransientError
+        await expect(kind, vonage_sms(sim).send(msg("sms", "+447700900123")), code)
 
 
 async def test_whatsapp_cloud_text_and_template() -> None:
@@ -466,9 +471,8 @@ async def test_whatsapp_cloud_rejections() -> None:
 async def test_whatsapp_cloud_faults(fail: str, code: str) -> None:
     async with simulator() as sim:
         await sim.fault("whatsapp-cloud", fail=fail)
-        error = await expect(
-            TransientError, whatsapp_cloud(sim).send(msg("whatsapp", "+34600111222")), code
-        )
+        kind = RateLimited if fail == "429" else TransientError
+        error = await expect(kind, whatsapp_cloud(sim).send(msg("whatsapp", "+34600111222")), code)
         assert error.retry_after is None  # the Cloud API sends no Retry-After
 
 
@@ -508,7 +512,8 @@ async def test_fcm_rejections() -> None:
 async def test_fcm_faults(fail: str, code: str, retry: float | None) -> None:
     async with simulator() as sim:
         await sim.fault("fcm", fail=fail)
-        error = await expect(TransientError, fcm_push(sim).send(msg("push", "t-1")), code)
+        kind = RateLimited if fail == "429" else TransientError
+        error = await expect(kind, fcm_push(sim).send(msg("push", "t-1")), code)
         assert error.retry_after == retry
 
 
@@ -522,14 +527,14 @@ async def test_http_adapters_time_out_as_transient(adapter: Any) -> None:
     async with simulator() as sim:
         await sim.fault(names[adapter], fail="timeout")
         call = adapter(sim, timeout=0.3).send(msg(channel, "+34600111222"))
-        await expect(TransientError, call, "timeout")
+        await expect(ProviderTimeout, call, "timeout")
 
 
 async def test_http_adapters_unreachable_provider_is_transient() -> None:
     async with aiohttp.ClientSession() as session:
         closed = "http://127.0.0.1:9"  # discard port: nothing listens
         adapter = WhatsAppCloud(session, base_url=closed, phone_number_id="1", token="t")
-        await expect(TransientError, adapter.send(msg("whatsapp", "+34600111222")), "network")
+        await expect(ProviderTimeout, adapter.send(msg("whatsapp", "+34600111222")), "network")
 
 
 async def test_sendgrid_against_the_simulator() -> None:
@@ -649,16 +654,15 @@ async def test_smtp_recipient_conventions() -> None:
 async def test_smtp_faults(fail: str, code: str) -> None:
     async with simulator(smtp=True) as sim:
         await sim.fault("smtp", fail=fail, times=1)
-        await expect(
-            TransientError, smtp_relay(sim, timeout=0.5).send(msg("email", "a@example.com")), code
-        )
+        kind = ProviderTimeout if fail == "timeout" else TransientError
+        await expect(kind, smtp_relay(sim, timeout=0.5).send(msg("email", "a@example.com")), code)
         await smtp_relay(sim).send(msg("email", "a@example.com"))
         assert len(sim.recorded("smtp")) == 1
 
 
 async def test_smtp_relay_down_is_transient() -> None:
     relay = Smtp(host="127.0.0.1", port=9, from_email="n@herald.test", timeout=2)
-    await expect(TransientError, relay.send(msg("email", "a@example.com")), "network")
+    await expect(ProviderTimeout, relay.send(msg("email", "a@example.com")), "network")
 
 
 async def test_smtp_auth() -> None:

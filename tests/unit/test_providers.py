@@ -213,11 +213,6 @@ async def test_put_invalid_fault_is_400(fault: dict[str, Any]) -> None:
         assert (await sim.sendgrid.send(MESSAGE)).provider_message_id  # no fault installed
 
 
-@pytest.mark.xfail(
-    reason="simulator.put_fault does not validate `times`: a string is accepted (204) and "
-    "every later send fails inside Fault.take with TypeError (HTTP 500)",
-    strict=True,
-)
 async def test_put_fault_with_non_integer_times_is_400() -> None:
     async with simulator() as sim:
         assert await sim.fault(fail="5xx", times="1") == 400
