@@ -63,6 +63,7 @@ def apply_status(state: Mapping[str, Any] | None, status: Mapping[str, Any]) -> 
     if name in ("SENT", "DELIVERED") and status.get("channel"):
         doc["channel"] = status["channel"]
         doc["provider"] = status.get("provider") or doc.get("provider")
+    doc["userId"] = doc.get("userId") or status.get("userId") or ""
     doc["template"] = doc.get("template") or status.get("template")
     doc["priority"] = doc.get("priority") or status.get("priority")
     doc["updatedAt"] = status["at"]
@@ -98,20 +99,25 @@ EVENT_STATUS = {
 def status_for_event(
     event: Mapping[str, Any], state: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
-    """The NotificationStatus a provider event means for a known message, else None."""
+    """The NotificationStatus a provider event means, else None.
+
+    It does not depend on the state having caught up: a webhook can be faster
+    than the status projection. `attempt` is 0 (the provider message id names the
+    send) so a replayed event folds into the same history entry.
+    """
     status = EVENT_STATUS.get(event["event"])
-    if status is None or state is None or not event.get("messageId"):
+    if status is None or not event.get("messageId") or not event.get("tenant"):
         return None
-    attempt = max((a.get("attempt") or 0 for a in state.get("attempts", [])), default=0)
+    state = state or {}
     return {
         "messageId": event["messageId"],
         "tenant": event["tenant"],
-        "userId": state["userId"],
+        "userId": state.get("userId") or "",
         "status": status,
         "at": event["at"],
         "channel": event["channel"],
         "provider": event["provider"],
-        "attempt": attempt,
+        "attempt": 0,
         "providerMessageId": event["providerMessageId"],
         "error": event.get("reason"),
         "template": state.get("template"),
