@@ -8,7 +8,7 @@ from typing import Any
 from pipeline.exceptions import DecodeError
 from pipeline.ids import message_id_for_offset, message_key, user_key
 from pipeline.ingest import plan_request
-from pipeline.runtime import Runtime
+from pipeline.runtime import Runtime, describe_exception
 
 STAGE = "ingest"
 
@@ -21,7 +21,7 @@ async def ingest(stream: Any, rt: Runtime) -> None:
             await handle(rt, message)
         except Exception as exc:  # one bad record never stops the partition
             await rt.emit_dead_letter(
-                message, stage=STAGE, reason="internal-error", error=repr(exc)
+                message, stage=STAGE, reason="internal-error", error=describe_exception(exc)
             )
 
 

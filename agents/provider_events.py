@@ -7,7 +7,7 @@ from typing import Any
 
 from pipeline.exceptions import DecodeError
 from pipeline.ids import message_key
-from pipeline.runtime import Runtime
+from pipeline.runtime import Runtime, describe_exception
 from pipeline.state import status_for_event
 
 STAGE = "provider-events"
@@ -30,5 +30,5 @@ async def provider_events(stream: Any, rt: Runtime) -> None:
                 await rt.emit_status(status, STAGE)
         except Exception as exc:  # one bad record never stops the partition
             await rt.emit_dead_letter(
-                message, stage=STAGE, reason="internal-error", error=repr(exc)
+                message, stage=STAGE, reason="internal-error", error=describe_exception(exc)
             )

@@ -12,37 +12,149 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
+
+from faust import streams as faust_streams
 
 from pipeline import scheduler
 from pipeline.catalog import dispatch_topic
-from pipeline.delivery import Outcome, Step, deliver, next_step
+from pipeline.delivery import Outcome, Step, deliver, deliver_batch, message_for, next_step
 from pipeline.exceptions import DecodeError, ValidationError
 from pipeline.ingest import render_dispatch
 from pipeline.records import status_record
+from pipeline.resilience import CircuitState
 from pipeline.routing import lane_for
-from pipeline.runtime import Runtime
+from pipeline.runtime import Runtime, describe_exception
+
+MAX_BATCH = 1000  # SendGrid: personalizations per request
+
+
+@dataclass
+class Pending:
+    """A dispatch that passed the ledger check and is about to be sent."""
+
+    message: Any
+    dispatch: dict[str, Any]
+    ledger_key: str
+    position: list[int]
+    event: Any = None
 
 
 async def send(stream: Any, rt: Runtime, channel: str, lane: str) -> None:
     """Send each dispatch once through the channel's providers; report every state change."""
     stage = f"send-{channel}-{lane}"
+    if any(hasattr(p, "send_batch") for p in rt.providers.get(channel, [])):
+        # A provider with a batch API: take what has arrived (up to batch_max,
+        # waiting at most batch_window_s) and send it in as few calls as possible.
+        settings = rt.settings
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_window_s):
+            try:
+                await handle_batch(rt, events, stage, channel)
+            except Exception as exc:  # never lose the batch: dead-letter it whole
+                for event in events:
+                    with in_event(event):
+                        await rt.emit_dead_letter(
+                            event.message, stage=stage, reason="internal-error",
+                            error=describe_exception(exc),
+                        )  # fmt: skip
+        return
     async for event in stream.events():
         message = event.message
         try:
-            await handle(rt, message, stage, channel)
+            pending = await prepare(rt, message, stage, channel)
+            if pending is not None:
+                await send_one(rt, pending, stage, channel)
         except Exception as exc:  # one bad record never stops the partition
             await rt.emit_dead_letter(
-                message, stage=stage, reason="internal-error", error=repr(exc)
+                message, stage=stage, reason="internal-error", error=describe_exception(exc)
             )
 
 
-async def handle(rt: Runtime, message: Any, stage: str, channel: str) -> None:
+@contextmanager
+def in_event(event: Any) -> Iterator[None]:
+    """Make `event` the current one, as Faust does per event in `stream.events()`.
+
+    `take_events` hands over a list without it, and a table write outside an
+    event is refused (Faust needs the event's partition for the changelog).
+    """
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
+
+
+async def handle_batch(rt: Runtime, events: list[Any], stage: str, channel: str) -> None:
+    pending = []
+    for event in events:
+        with in_event(event):
+            p = await prepare(rt, event.message, stage, channel)
+        if p is not None:
+            p.event = event
+            pending.append(p)
+    providers = rt.providers.get(channel, [])
+    primary = next((p for p in providers if rt.breakers[p.name].state is CircuitState.CLOSED), None)
+    if primary is None or not hasattr(primary, "send_batch") or len(pending) < 2:
+        for p in pending:
+            with in_event(p.event):
+                await send_one(rt, p, stage, channel)
+        return
+    for group in batches(pending, primary):
+        if len(group) == 1:
+            with in_event(group[0].event):
+                await send_one(rt, group[0], stage, channel)
+            continue
+        first = group[0]
+
+        async def acquire(name: str, first: Pending = first) -> None:
+            with in_event(first.event):
+                await take_rate_budget(rt, name, first.message.partition)
+
+        outcomes = await deliver_batch(
+            [p.dispatch for p in group], primary, rt.breakers[primary.name], rt.metrics, acquire
+        )
+        if outcomes is None:  # split: one by one isolates a bad address
+            for p in group:
+                with in_event(p.event):
+                    await send_one(rt, p, stage, channel)
+            continue
+        for p, outcome in zip(group, outcomes, strict=True):
+            with in_event(p.event):
+                await finish(rt, p, stage, outcome)
+
+
+def batches(pending: list[Pending], provider: Any) -> list[list[Pending]]:
+    """Groups one batch call accepts: batchable content, distinct addresses, bounded size."""
+    groups: list[list[Pending]] = []
+    singles: list[list[Pending]] = []
+    for p in pending:
+        if not provider.batchable(message_for(p.dispatch)):
+            singles.append([p])
+            continue
+        to = p.dispatch["to"].lower()
+        fits = (
+            g for g in groups
+            if len(g) < MAX_BATCH and all(q.dispatch["to"].lower() != to for q in g)
+        )  # fmt: skip
+        group = next(fits, None)
+        if group is None:
+            groups.append([p])
+        else:
+            group.append(p)
+    return groups + singles
+
+
+async def prepare(rt: Runtime, message: Any, stage: str, channel: str) -> Pending | None:
+    """Decode, skip what the ledger has already seen, report PROCESSING."""
     try:
         dispatch = rt.codec.decode("ChannelDispatch", message.value)
     except DecodeError as exc:
         await rt.emit_dead_letter(message, stage=stage, reason="decode-error", error=str(exc))
-        return
+        return None
     attempt = dispatch["attempt"]
     ledger_key = f"{dispatch['tenant']}:{dispatch['messageId']}:{channel}:{attempt}"
     position = [message.partition, message.offset]
@@ -57,27 +169,36 @@ async def handle(rt: Runtime, message: Any, stage: str, channel: str) -> None:
             )  # fmt: skip
         else:
             rt.metrics.duplicates.labels(stage).inc()
-        return
-
+        return None
     providers = rt.providers.get(channel, [])
     await rt.emit_status(
         status_record(dispatch, "PROCESSING", channel=channel, attempt=attempt,
                       provider=providers[0].name if providers else None),
         stage,
     )  # fmt: skip
+    return Pending(message, dispatch, ledger_key, position)
 
+
+async def send_one(rt: Runtime, p: Pending, stage: str, channel: str) -> None:
     async def acquire(provider: str) -> None:
-        await take_rate_budget(rt, provider, message.partition)
+        await take_rate_budget(rt, provider, p.message.partition)
 
-    outcome = await deliver(dispatch, providers, rt.breakers, rt.metrics, acquire)
+    providers = rt.providers.get(channel, [])
+    outcome = await deliver(p.dispatch, providers, rt.breakers, rt.metrics, acquire)
+    await finish(rt, p, stage, outcome)
+
+
+async def finish(rt: Runtime, p: Pending, stage: str, outcome: Outcome) -> None:
+    """Record the outcome in the ledger, then act on it."""
+    dispatch = p.dispatch
     history = [*dispatch["history"], *outcome.calls]
     step = next_step(outcome, dispatch["remainingChannels"], dispatch["retryCounts"], rt.policy)
     pmid = outcome.accepted.provider_message_id if outcome.accepted else None
-    rt.tables.send_ledger[ledger_key] = {
-        "position": position, "provider": outcome.provider, "providerMessageId": pmid,
+    rt.tables.send_ledger[p.ledger_key] = {
+        "position": p.position, "provider": outcome.provider, "providerMessageId": pmid,
         "action": step.action,
     }  # fmt: skip
-    await act(rt, message, stage, dispatch, outcome, step, history)
+    await act(rt, p.message, stage, dispatch, outcome, step, history)
 
 
 async def act(

@@ -6,7 +6,7 @@ from typing import Any
 
 from pipeline.exceptions import DecodeError
 from pipeline.ids import message_key
-from pipeline.runtime import Runtime
+from pipeline.runtime import Runtime, describe_exception
 from pipeline.state import apply_status
 
 STAGE = "status"
@@ -26,5 +26,5 @@ async def status(stream: Any, rt: Runtime) -> None:
             rt.tables.state[key] = apply_status(rt.tables.state.get(key), record)
         except Exception as exc:  # one bad record never stops the partition
             await rt.emit_dead_letter(
-                message, stage=STAGE, reason="internal-error", error=repr(exc)
+                message, stage=STAGE, reason="internal-error", error=describe_exception(exc)
             )

@@ -71,6 +71,62 @@ def _describe(provider: str, error: DeliveryError) -> str:
     return f"{provider} {error.code or type(error).__name__}: {error}"[:500]
 
 
+def _call(channel: str, provider: str, error: DeliveryError | None) -> dict[str, Any]:
+    """The DeliveryAttempt record of one provider call."""
+    return {
+        "channel": channel,
+        "provider": provider,
+        "outcome": _outcome_name(error),
+        "error": _describe(provider, error) if error else None,
+        "at": now(),
+    }
+
+
+def _settle(breaker: CircuitBreaker, error: DeliveryError | None) -> None:
+    if isinstance(error, TransientError | ProviderAuthError):
+        breaker.record_failure()  # the provider's fault
+    else:
+        breaker.record_success()  # it answered; a refusal is about recipient or content
+
+
+async def deliver_batch(
+    dispatches: Sequence[Mapping[str, Any]],
+    provider: Any,
+    breaker: CircuitBreaker,
+    metrics: Metrics,
+    acquire: Callable[[str], Awaitable[None]] | None = None,
+) -> list[Outcome] | None:
+    """One batch call for many dispatches (same channel, distinct addresses).
+
+    None when the batch should be split and sent one by one: the circuit does
+    not allow the call, or the provider refused the batch's content (one bad
+    address makes SendGrid reject them all).
+    """
+    if not breaker.allow():
+        return None
+    if acquire is not None:
+        for _ in dispatches:
+            await acquire(provider.name)
+    started = time.perf_counter()
+    accepted: Accepted | None = None
+    error: DeliveryError | None = None
+    try:
+        accepted = await provider.send_batch([message_for(d) for d in dispatches])
+    except DeliveryError as exc:
+        error = exc
+    metrics.provider_seconds.labels(provider.name).observe(time.perf_counter() - started)
+    metrics.provider_requests.labels(provider.name, _outcome_name(error)).inc()
+    metrics.batch_size.labels(provider.name).observe(len(dispatches))
+    _settle(breaker, error)
+    if isinstance(error, InvalidData):
+        return None
+    channel = dispatches[0]["channel"]
+    return [
+        Outcome(channel, accepted, provider.name, error, [_call(channel, provider.name, error)])
+        for _ in dispatches
+    ]
+
+
 async def deliver(
     dispatch: Mapping[str, Any],
     providers: Sequence[Provider],
@@ -96,23 +152,11 @@ async def deliver(
         except DeliveryError as exc:
             accepted, error = None, exc
         metrics.provider_seconds.labels(provider.name).observe(time.perf_counter() - started)
-        name = _outcome_name(error)
-        metrics.provider_requests.labels(provider.name, name).inc()
+        metrics.provider_requests.labels(provider.name, _outcome_name(error)).inc()
         outcome.provider = provider.name
-        outcome.calls.append(
-            {
-                "channel": channel,
-                "provider": provider.name,
-                "outcome": name,
-                "error": _describe(provider.name, error) if error else None,
-                "at": now(),
-            }
-        )
+        outcome.calls.append(_call(channel, provider.name, error))
         outcome.accepted, outcome.error = accepted, error
-        if isinstance(error, TransientError | ProviderAuthError):
-            breaker.record_failure()  # the provider's fault
-        else:
-            breaker.record_success()  # it answered; a refusal is about recipient or content
+        _settle(breaker, error)
         return outcome
     outcome.error = CircuitOpen(f"every {channel} provider's circuit is open", code="circuit")
     return outcome

@@ -38,6 +38,10 @@ class Metrics:
         self.http_seconds = Histogram(
             "herald_http_request_seconds", "HTTP API latency", ["route"], registry=r
         )
+        self.batch_size = Histogram(
+            "herald_provider_batch_size", "Messages per batch API call", ["provider"],
+            registry=r, buckets=(2, 5, 10, 25, 50, 100, 250, 500, 1000),
+        )  # fmt: skip
         self.rate_limited = Counter(
             "herald_rate_limited", "Sends that waited for a provider's rate budget",
             ["provider"], registry=r,

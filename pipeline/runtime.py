@@ -6,6 +6,7 @@ mutable state of its own beyond the Faust tables (partitioned, recovered).
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,7 +107,15 @@ class Runtime:
             partition=message.partition,
             offset=message.offset,
             message_id=extra.get("message_id"),
+            error_type=error.split("(", 1)[0][:60] if reason == "internal-error" else None,
         )
+
+
+def describe_exception(exc: BaseException) -> str:
+    """`repr(exc)` and where it was raised (file:line), for internal-error dead letters."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" at {tb[-1].filename.rsplit('/', 2)[-2:]}:{tb[-1].lineno}" if tb else ""
+    return f"{exc!r}{where}"
 
 
 def _as_bytes(value: Any) -> bytes | None:

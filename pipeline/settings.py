@@ -74,6 +74,10 @@ class Settings:
     breaker_threshold: int = _field("HERALD_BREAKER_THRESHOLD", 5)
     breaker_probe_s: float = _field("HERALD_BREAKER_PROBE_INTERVAL", 60.0)
     scheduler_tick_s: float = _field("HERALD_SCHEDULER_TICK", 0.5)
+    # Micro-batching to batch APIs (SendGrid): at most this many per call, waiting at
+    # most this long for a batch to fill (a lone message waits no longer than that).
+    batch_max: int = _field("HERALD_BATCH_MAX", 100)
+    batch_window_s: float = _field("HERALD_BATCH_WINDOW", 0.02)
     # Provider rate limits, messages per second: "sendgrid=600,twilio=100"; unlisted: none.
     rate_limits: str = _field(
         "HERALD_RATE_LIMITS",

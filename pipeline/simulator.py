@@ -213,6 +213,13 @@ async def _apply_fault(state: SimulatorState, provider: str, to: str | None = No
     return failure
 
 
+def _substitute(text: str, substitutions: dict[str, Any]) -> str:
+    """SendGrid's legacy substitutions: each tag replaced by the personalization's value."""
+    for tag, value in substitutions.items():
+        text = text.replace(str(tag), str(value))
+    return text
+
+
 def _bearer(request: web.Request) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
@@ -294,6 +301,11 @@ class Endpoints:
                 **_dict(body.get("custom_args")),
                 **_dict(personalization.get("custom_args")),
             }
+            substitutions = _dict(personalization.get("substitutions"))
+            content = [
+                {**part, "value": _substitute(str(part.get("value", "")), substitutions)}
+                for part in body.get("content") or []
+            ]
             for j, to in enumerate(personalization["to"]):
                 state.record(
                     "sendgrid",
@@ -301,7 +313,7 @@ class Endpoints:
                     to["email"],
                     {
                         "subject": personalization.get("subject", body.get("subject")),
-                        "content": body.get("content"),
+                        "content": content,
                         "from": body["from"],
                         "customArgs": personalization.get("custom_args", {}),
                         "batchId": batch_id,

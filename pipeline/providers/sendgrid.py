@@ -3,10 +3,16 @@
 202 Accepted carries the id in `X-Message-Id`. Errors come as
 `{"errors": [{"message", "field"}]}`; 429 carries `X-RateLimit-Reset` (epoch
 seconds), which is the retry hint since `Retry-After` is not documented.
+
+`send_batch` is the batch API: up to 1000 personalizations in one request.
+Each recipient's own rendered subject and body travel in its personalization
+(`subject`, and `substitutions` for the shared content's tags), and its
+`custom_args` carry the join key every event webhook echoes.
 """
 
 from __future__ import annotations
 
+import html
 import time
 from typing import Any
 
@@ -20,6 +26,10 @@ from ..exceptions import (
     TransientError,
 )
 from .base import Accepted, Message
+
+TEXT_TAG, HTML_TAG = "-herald-text-", "-herald-html-"
+MAX_PERSONALIZATIONS = 1000
+MAX_SUBSTITUTION_BYTES = 10_000  # SendGrid's limit per personalization
 
 
 class SendGrid:
@@ -61,11 +71,48 @@ class SendGrid:
             body["headers"] = dict(message.headers)
         return body
 
+    def batchable(self, message: Message) -> bool:
+        """May this message share a request (its content fits in substitutions)?"""
+        size = len(message.text.encode()) + len((message.html or "").encode())
+        return not message.headers and size <= MAX_SUBSTITUTION_BYTES
+
+    def batch_body(self, messages: list[Message]) -> dict[str, Any]:
+        """One request for many recipients, each with its own subject and content."""
+        if not 0 < len(messages) <= MAX_PERSONALIZATIONS:
+            raise ValueError(f"a batch holds 1 to {MAX_PERSONALIZATIONS} messages")
+        if len({m.to.lower() for m in messages}) != len(messages):
+            raise ValueError("SendGrid rejects a batch with the same address twice")
+        html = any(m.html for m in messages)
+        content = [{"type": "text/plain", "value": TEXT_TAG}]
+        if html:
+            content.append({"type": "text/html", "value": HTML_TAG})
+        personalizations = []
+        for m in messages:
+            substitutions = {TEXT_TAG: m.text}
+            if html:
+                substitutions[HTML_TAG] = m.html or _as_html(m.text)
+            personalizations.append(
+                {
+                    "to": [{"email": m.to}],
+                    "subject": m.subject or "",
+                    "substitutions": substitutions,
+                    "custom_args": {"messageId": m.message_id, "tenant": m.tenant},
+                }
+            )
+        return {"personalizations": personalizations, "from": self.sender, "content": content}
+
+    async def send_batch(self, messages: list[Message]) -> Accepted:
+        """Send many messages in one request; all are accepted, or the error is raised."""
+        return await self._post(self.batch_body(messages))
+
     async def send(self, message: Message) -> Accepted:
+        return await self._post(self.body(message))
+
+    async def _post(self, body: dict[str, Any]) -> Accepted:
         headers = {"Authorization": f"Bearer {self.api_key}"}
         try:
             async with self.session.post(
-                self.url, json=self.body(message), headers=headers, timeout=self.timeout
+                self.url, json=body, headers=headers, timeout=self.timeout
             ) as resp:
                 if resp.status == 202:
                     return Accepted(self.name, resp.headers.get("X-Message-Id", ""))
@@ -77,6 +124,10 @@ class SendGrid:
             raise ProviderTimeout(
                 f"connection error: {type(exc).__name__}", provider=self.name, code="network"
             ) from exc
+
+
+def _as_html(text: str) -> str:
+    return "<pre>" + html.escape(text) + "</pre>"
 
 
 def classify(status: int, detail: str, headers: Any) -> Exception:

@@ -12,9 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka.partitioner import murmur2
+from confluent_kafka import Producer
+
+from pipeline.catalog import REQUESTS
+from pipeline.kafkaio import producer_config
 
 from .harness import Stack, wait_for
-from .test_pipeline import DATA, history, post, unique
+from .test_pipeline import DATA, codec, history, post, unique
 from .test_resilience import at, dead_letters, gaps_before_retries
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -207,3 +211,28 @@ def test_rate_limit_spaces_a_providers_sends(stack: Stack) -> None:
     assert len(times) == 6
     assert (times[-1] - times[0]).total_seconds() >= 1.5  # 4 of them waited 0.5 s each
     assert metric(stack, 'herald_rate_limited_total{provider="fcm"}') - before >= 3
+
+
+def test_bulk_email_is_micro_batched_with_each_recipients_own_content(stack: Stack) -> None:
+    bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
+    users = [unique("bulk") for _ in range(30)]
+    producer = Producer(producer_config(bootstrap))
+    for user in users:  # produced together, so they reach the bulk lane together
+        record = body(user, "marketing", email=f"{user}@example.com")
+        record |= {"messageId": f"m-{user}", "tenant": "acme",
+                   "data": {**DATA, "bookingRef": user[-8:]}}  # fmt: skip
+        value = codec().encode("NotificationRequest", record)
+        producer.produce(REQUESTS, key=f"acme:{user}", value=value)
+    assert producer.flush(10) == 0
+    for user in users:
+        stack.wait_status(f"m-{user}", "SENT")
+
+    mails = {user: stack.sim_messages(to=f"{user}@example.com") for user in users}
+    assert all(len(m) == 1 for m in mails.values())  # once each
+    for user, [mail] in mails.items():  # each recipient got its own rendering
+        assert user[-8:] in mail["content"]["subject"]
+        assert user[-8:] in mail["content"]["content"][0]["value"]
+        assert mail["content"]["customArgs"]["messageId"] == f"m-{user}"
+    calls = {mail["providerMessageId"] for [mail] in mails.values()}
+    assert len(calls) < len(users)  # fewer SendGrid requests than messages
+    assert metric(stack, 'herald_provider_batch_size_count{provider="sendgrid"}') >= 1

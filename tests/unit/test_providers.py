@@ -227,3 +227,33 @@ async def test_connection_refused_is_transient() -> None:
         with pytest.raises(TransientError) as exc:
             await closed.send(MESSAGE)
         assert exc.value.code == "network"
+
+
+def note(i: int, to: str | None = None, html: str | None = "<p>hi</p>") -> Message:
+    return Message(f"m-{i}", "acme", "email", to or f"u{i}@example.com", f"text {i}",
+                   subject=f"subject {i}", html=html)  # fmt: skip
+
+
+async def test_a_batch_is_one_request_with_each_recipients_own_content() -> None:
+    async with simulator() as sim:
+        accepted = await sim.sendgrid.send_batch([note(1), note(2, html=None), note(3)])
+        recorded = {m["to"]: m for m in await sim.messages()}
+        assert len(recorded) == 3
+        for i in (1, 2, 3):
+            mail = recorded[f"u{i}@example.com"]
+            assert mail["providerMessageId"] == accepted.provider_message_id  # one call
+            assert mail["content"]["subject"] == f"subject {i}"
+            assert mail["content"]["content"][0]["value"] == f"text {i}"
+            assert mail["content"]["customArgs"] == {"messageId": f"m-{i}", "tenant": "acme"}
+        # A message without HTML gets its text, escaped, where the batch has HTML.
+        assert recorded["u2@example.com"]["content"]["content"][1]["value"] == "<pre>text 2</pre>"
+
+
+def test_batch_body_refuses_what_sendgrid_refuses() -> None:
+    sendgrid = adapter(None, "http://127.0.0.1:9")
+    with pytest.raises(ValueError, match="same address"):
+        sendgrid.batch_body([note(1, "a@example.com"), note(2, "A@example.com")])
+    with pytest.raises(ValueError, match="1 to 1000"):
+        sendgrid.batch_body([note(i) for i in range(1001)])
+    assert not sendgrid.batchable(Message("m", "t", "email", "a@b.c", "x" * 10_001))
+    assert sendgrid.batchable(note(1))
