@@ -21,10 +21,10 @@ import aiohttp
 from ..exceptions import (
     InvalidData,
     ProviderAuthError,
-    ProviderTimeout,
     RateLimited,
     TransientError,
 )
+from ._common import transport_error
 from .base import Accepted, Message
 
 TEXT_TAG, HTML_TAG = "-herald-text-", "-herald-html-"
@@ -118,12 +118,8 @@ class SendGrid:
                     return Accepted(self.name, resp.headers.get("X-Message-Id", ""))
                 detail = await _error_text(resp)
                 raise classify(resp.status, detail, resp.headers)
-        except TimeoutError as exc:
-            raise ProviderTimeout("timeout", provider=self.name, code="timeout") from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderTimeout(
-                f"connection error: {type(exc).__name__}", provider=self.name, code="network"
-            ) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise transport_error(self.name, exc) from exc
 
 
 def _as_html(text: str) -> str:
