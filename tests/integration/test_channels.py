@@ -236,3 +236,30 @@ def test_bulk_email_is_micro_batched_with_each_recipients_own_content(stack: Sta
     calls = {mail["providerMessageId"] for [mail] in mails.values()}
     assert len(calls) < len(users)  # fewer SendGrid requests than messages
     assert metric(stack, 'herald_provider_batch_size_count{provider="sendgrid"}') >= 1
+
+
+@pytest.mark.parametrize(
+    ("channel", "primary", "secondary", "contact"),
+    [("sms", "twilio", "vonage", "phone"),
+     ("whatsapp", "whatsapp-cloud", "twilio-whatsapp", "whatsapp")],
+)  # fmt: skip
+def test_primary_down_fails_over_to_the_secondary(
+    stack: Stack, channel: str, primary: str, secondary: str, contact: str
+) -> None:
+    gauge = f'herald_circuit_state{{provider="{primary}"}}'
+    stack.fault(primary, fail="down")
+    numbers = [phone() for _ in range(5)]
+    ids = [post(stack, body(unique("fo"), "high", **{contact: n}) | {"channels": [channel]})
+           .json()["messageId"] for n in numbers]  # fmt: skip
+    for message_id, number in zip(ids, numbers, strict=True):
+        assert stack.wait_status(message_id, "SENT", timeout=60)["provider"] == secondary
+        assert [m["provider"] for m in stack.sim_messages(to=number)] == [secondary]
+    assert metric(stack, gauge) in (1, 2)
+
+    stack.clear_faults()
+
+    def closed() -> bool:
+        post(stack, body(unique("back"), "high", **{contact: phone()}) | {"channels": [channel]})
+        return metric(stack, gauge) == 0
+
+    wait_for(closed, timeout=15, every=1.0)
