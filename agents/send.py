@@ -159,17 +159,19 @@ async def prepare(rt: Runtime, message: Any, stage: str, channel: str) -> Pendin
     ledger_key = f"{dispatch['tenant']}:{dispatch['messageId']}:{channel}:{attempt}"
     position = [message.partition, message.offset]
     done = rt.tables.send_ledger.get(ledger_key)
-    if done is not None:
-        if done["position"] == position and done.get("providerMessageId"):
-            # A replay after a crash: report what happened, do not call again.
-            await rt.emit_status(
-                status_record(dispatch, "SENT", channel=channel, provider=done["provider"],
-                              attempt=attempt, provider_message_id=done["providerMessageId"]),
-                stage,
-            )  # fmt: skip
-        else:
-            rt.metrics.duplicates.labels(stage).inc()
+    if done is not None and done["position"] != position:
+        rt.metrics.duplicates.labels(stage).inc()  # the same attempt again: handled already
         return None
+    if done is not None and done.get("providerMessageId"):
+        # A replay after a crash: it went out; report that, do not call again.
+        await rt.emit_status(
+            status_record(dispatch, "SENT", channel=channel, provider=done["provider"],
+                          attempt=attempt, provider_message_id=done["providerMessageId"]),
+            stage,
+        )  # fmt: skip
+        return None
+    # New, or a replay of an attempt that did not go out (its retry or dead letter
+    # may not have been written before the crash): try it again.
     providers = rt.providers.get(channel, [])
     await rt.emit_status(
         status_record(dispatch, "PROCESSING", channel=channel, attempt=attempt,

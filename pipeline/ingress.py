@@ -28,7 +28,7 @@ from .ids import (
 from .runtime import Runtime
 from .state import public_view
 from .validation import check_request, normalize_request
-from .webhooks import verify_and_parse, verify_whatsapp_subscription
+from .webhooks import WEBHOOK_PROVIDERS, verify_and_parse, verify_whatsapp_subscription
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROBLEM = "application/problem+json"
@@ -180,9 +180,12 @@ class Ingress:
 
     async def provider_webhook(self, request: web.Request) -> web.Response:
         """Delivery events from a provider: signature checked, then onto provider.events."""
+        provider = request.match_info["provider"]
+        if provider not in WEBHOOK_PROVIDERS:
+            return problem(404, "Not Found", f"no webhook for provider {provider!r}")
         body = await request.read()
         events = verify_and_parse(
-            request.match_info["provider"],
+            provider,
             url=self.rt.settings.public_url.rstrip("/") + request.path_qs,
             headers=request.headers,
             body=body,
