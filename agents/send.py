@@ -159,19 +159,19 @@ async def prepare(rt: Runtime, message: Any, stage: str, channel: str) -> Pendin
     ledger_key = f"{dispatch['tenant']}:{dispatch['messageId']}:{channel}:{attempt}"
     position = [message.partition, message.offset]
     done = rt.tables.send_ledger.get(ledger_key)
-    if done is not None and done["position"] != position:
-        rt.metrics.duplicates.labels(stage).inc()  # the same attempt again: handled already
+    if done is not None:
+        if done["position"] != position:
+            rt.metrics.duplicates.labels(stage).inc()  # the same attempt again: handled
+        elif done.get("providerMessageId"):
+            # A replay after a crash: it went out; report that, do not call again.
+            await rt.emit_status(
+                status_record(dispatch, "SENT", channel=channel, provider=done["provider"],
+                              attempt=attempt, provider_message_id=done["providerMessageId"]),
+                stage,
+            )  # fmt: skip
+        # else a replay of an attempt that did not go out: its retry, fallback or dead
+        # letter was acknowledged before the ledger entry was written (see finish).
         return None
-    if done is not None and done.get("providerMessageId"):
-        # A replay after a crash: it went out; report that, do not call again.
-        await rt.emit_status(
-            status_record(dispatch, "SENT", channel=channel, provider=done["provider"],
-                          attempt=attempt, provider_message_id=done["providerMessageId"]),
-            stage,
-        )  # fmt: skip
-        return None
-    # New, or a replay of an attempt that did not go out (its retry or dead letter
-    # may not have been written before the crash): try it again.
     providers = rt.providers.get(channel, [])
     await rt.emit_status(
         status_record(dispatch, "PROCESSING", channel=channel, attempt=attempt,
@@ -191,16 +191,27 @@ async def send_one(rt: Runtime, p: Pending, stage: str, channel: str) -> None:
 
 
 async def finish(rt: Runtime, p: Pending, stage: str, outcome: Outcome) -> None:
-    """Record the outcome in the ledger, then act on it."""
+    """Act on the outcome and record it in the send ledger, in the order that is safe.
+
+    Sent: the ledger first, so a crash before the SENT status never sends twice
+    (the replay reports SENT from the ledger). Anything else: the follow-up (retry,
+    fallback, dead letter) is acknowledged by the broker first, so a ledger entry
+    always means its follow-up exists; a crash in between only repeats the attempt.
+    """
     dispatch = p.dispatch
     history = [*dispatch["history"], *outcome.calls]
     step = next_step(outcome, dispatch["remainingChannels"], dispatch["retryCounts"], rt.policy)
     pmid = outcome.accepted.provider_message_id if outcome.accepted else None
-    rt.tables.send_ledger[p.ledger_key] = {
+    entry = {
         "position": p.position, "provider": outcome.provider, "providerMessageId": pmid,
         "action": step.action,
     }  # fmt: skip
-    await act(rt, p.message, stage, dispatch, outcome, step, history)
+    if step.action == "sent":
+        rt.tables.send_ledger[p.ledger_key] = entry
+        await act(rt, p.message, stage, dispatch, outcome, step, history)
+    else:
+        await act(rt, p.message, stage, dispatch, outcome, step, history)
+        rt.tables.send_ledger[p.ledger_key] = entry
 
 
 async def act(
@@ -241,13 +252,14 @@ async def act(
             str(uuid.uuid4()), due, topic, message_key_str(message),
             rt.codec.encode("ChannelDispatch", retry),
         )  # fmt: skip
-        await rt.sinks.scheduler.send(key=message.key, value=entry)
+        await (await rt.sinks.scheduler.send(key=message.key, value=entry))  # acknowledged
         await rt.emit_status(status("RETRY", error=f"{error}; retry in {step.delay_s:g}s"), stage)
         return
     final = "FAILED" if step.action in ("failed", "fallback") else "DLQ"
     await rt.emit_status(status(final, error=error), stage)
     await rt.emit_dead_letter(
         message,
+        acknowledged=True,
         stage=stage,
         reason=step.reason or final.lower(),
         error=error or "",
@@ -274,7 +286,7 @@ async def fall_back(
         except ValidationError:
             continue  # no content or contact point for that channel: the next one
         topic = rt.sinks.dispatch[(channel, lane_for(dispatch["priority"]))]
-        await topic.send(key=message.key, value=nxt)
+        await (await topic.send(key=message.key, value=nxt))  # acknowledged
         return True
     return False
 

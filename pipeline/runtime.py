@@ -83,7 +83,14 @@ class Runtime:
         self.metrics.notifications.labels(stage, record["status"]).inc()
 
     async def emit_dead_letter(
-        self, message: Any, *, stage: str, reason: str, error: str, **extra: Any
+        self,
+        message: Any,
+        *,
+        stage: str,
+        reason: str,
+        error: str,
+        acknowledged: bool = False,
+        **extra: Any,
     ) -> None:
         """Route a record that cannot be processed to the DLQ, with its original bytes."""
         record = dead_letter(
@@ -97,7 +104,9 @@ class Runtime:
             error=error,
             **extra,
         )
-        await self.sinks.dlq.send(key=message.key, value=record)
+        fut = await self.sinks.dlq.send(key=message.key, value=record)
+        if acknowledged:  # wait for the broker: the caller records it as done next
+            await fut
         self.metrics.dead_letters.labels(stage, reason).inc()
         log.warning(
             "dead-letter",

@@ -8,39 +8,50 @@ import pytest
 
 from pipeline import admin, broker
 from pipeline.catalog import Catalog
+from pipeline.exceptions import BrokerError
 from pipeline.settings import Settings
 
 from .harness import Stack, free_port, stack_env
 
 
 @pytest.fixture(scope="session")
-def broker_settings(tmp_path_factory: pytest.TempPathFactory, repo: Path) -> Settings | None:
-    """Settings of the session's local broker; None when HERALD_TEST_BOOTSTRAP is used."""
+def broker_settings(
+    tmp_path_factory: pytest.TempPathFactory, repo: Path
+) -> Iterator[Settings | None]:
+    """The session's local broker, running (None when HERALD_TEST_BOOTSTRAP is used)."""
     if os.environ.get("HERALD_TEST_BOOTSTRAP"):
-        return None
-    return Settings.from_env(
+        yield None
+        return
+    settings = Settings.from_env(
         {},
         home=tmp_path_factory.mktemp("broker-home"),
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
         kafka_dist=repo / ".herald" / f"kafka-{Settings().kafka_version}",
     )
+    try:
+        broker.start(settings)
+    except BrokerError:
+        # A free port can be taken between choosing it and binding it: try new ones once.
+        broker.stop(settings)
+        settings = settings.with_(kafka_port=free_port(), kafka_controller_port=free_port())
+        broker.start(settings)
+    try:
+        yield settings
+    finally:
+        broker.stop(settings)
 
 
 @pytest.fixture(scope="session")
-def kafka(broker_settings: Settings | None) -> Iterator[str]:
-    """One real broker for the session; its bootstrap address."""
+def kafka(broker_settings: Settings | None) -> str:
+    """The session's bootstrap address, with every topic of the catalog applied."""
     if broker_settings is None:
-        yield os.environ["HERALD_TEST_BOOTSTRAP"]
-        return
-    settings = broker_settings
-    bootstrap = broker.start(settings)
-    try:
-        reports = admin.apply(Catalog.load(settings.topics_file), bootstrap)
-        assert all(r.action != "mismatch" for r in reports), reports
-        yield bootstrap
-    finally:
-        broker.stop(settings)
+        bootstrap = os.environ["HERALD_TEST_BOOTSTRAP"]
+    else:
+        bootstrap = broker_settings.local_bootstrap
+    reports = admin.apply(Catalog.load(Settings().topics_file), bootstrap)
+    assert all(r.action != "mismatch" for r in reports), reports
+    return bootstrap
 
 
 @pytest.fixture(scope="session")
