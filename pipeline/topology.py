@@ -3,27 +3,31 @@
 ::
 
     herald.notifications.requests ──► [ingest] validate · dedup (idempotency table)
-       key tenant:userId                 · consent (preferences table) · render · route
+       key tenant:userId                 · consent (preferences table) · route · render
                                              │              │                │
                              herald.audit ◄──┘              │                │
                                      herald.dispatch.<channel>.<urgent|bulk>  │
-                                              key tenant:userId               │
-                                                   │                          │
-                                [send-<channel>-<lane>] provider call once    │
-                                      (send-ledger table)                     │
-                                                   │                          │
+                                              key tenant:userId      ▲   ▲    │
+                                                   │      fallback ──┘   │    │
+                                [send-<channel>-<lane>] send ledger ·    │    │
+                                  rate budget · breaker · failover ·     │    │
+                                  micro-batches          RETRY ──► herald.scheduler
+                                                   │        [scheduler] schedule table,
+                                                   │        a timer fires due entries
                        herald.notifications.status ◄──────────────────────────┘
-                              key tenant:messageId
-                                                   │
-                                [status] fold into the notification-state table
-                                          (what GET /v1/notifications/{id} reads)
+                              key tenant:messageId ◄── [provider-events] ◄──
+                                                   │      herald.provider.events ◄──
+                                [status] fold into the      POST /webhooks/{provider}
+                                notification-state table
+                                (what GET /v1/notifications/{id} reads)
 
     herald.users.preferences ──► [preferences] preferences table
     every stage ──► herald.notifications.dlq (original bytes + reason)
 
 Kafka hops are where they buy something: the lane topics re-split traffic by
 channel and priority (a campaign never delays a gate change) and decouple the
-provider's pace from ingest; the status topic is an audience (analysts, the
+provider's pace from ingest; the scheduler topic makes a waiting retry durable
+without blocking its partition; the status topic is an audience (analysts, the
 query side). Ingest, compliance, enrich and route share a key and run as plain
 functions in one agent (`pipeline.ingest.plan_request`).
 """
