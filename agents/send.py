@@ -12,13 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-
-from faust import streams as faust_streams
 
 from pipeline import scheduler
 from pipeline.catalog import dispatch_topic
@@ -28,7 +23,7 @@ from pipeline.ingest import render_dispatch
 from pipeline.records import status_record
 from pipeline.resilience import CircuitState
 from pipeline.routing import lane_for
-from pipeline.runtime import Runtime, describe_exception
+from pipeline.runtime import Runtime, describe_exception, in_event
 
 MAX_BATCH = 1000  # SendGrid: personalizations per request
 
@@ -72,20 +67,6 @@ async def send(stream: Any, rt: Runtime, channel: str, lane: str) -> None:
             await rt.emit_dead_letter(
                 message, stage=stage, reason="internal-error", error=describe_exception(exc)
             )
-
-
-@contextmanager
-def in_event(event: Any) -> Iterator[None]:
-    """Make `event` the current one, as Faust does per event in `stream.events()`.
-
-    `take_events` hands over a list without it, and a table write outside an
-    event is refused (Faust needs the event's partition for the changelog).
-    """
-    token = faust_streams._current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        faust_streams._current_event.reset(token)
 
 
 async def handle_batch(rt: Runtime, events: list[Any], stage: str, channel: str) -> None:

@@ -7,11 +7,14 @@ mutable state of its own beyond the Faust tables (partitioned, recovered).
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from faust import streams as faust_streams
 
 from .codecs import AvroCodec
 from .ids import message_key
@@ -118,6 +121,21 @@ class Runtime:
             message_id=extra.get("message_id"),
             error_type=error.split("(", 1)[0][:60] if reason == "internal-error" else None,
         )
+
+
+@contextmanager
+def in_event(event: Any) -> Iterator[None]:
+    """Make `event` the current one, as Faust does per event in `stream.events()`.
+
+    `stream.take_events` hands over a list without it, and Faust refuses a table
+    write outside an event (it needs the event's partition for the changelog).
+    Uses Faust's own context variable (faust-streaming is pinned for this).
+    """
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
 
 
 def describe_exception(exc: BaseException) -> str:
