@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from .auth import Principal, TokenVerifier
+from .compliance import evaluate_consent
 from .exceptions import AuthError, ScopeError, TemplateError, ValidationError
 from .ids import (
     message_id_for_idempotency_key,
@@ -25,6 +26,8 @@ from .ids import (
     new_message_id,
     user_key,
 )
+from .records import audit_record
+from .routing import route_channels
 from .runtime import Runtime
 from .state import public_view
 from .validation import check_request, normalize_request
@@ -50,8 +53,10 @@ def prefer_wait(values: list[str]) -> float:
 PRINCIPAL = "herald.principal"
 
 
-def problem(status: int, title: str, detail: str = "", **extra: Any) -> web.Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+def problem(
+    status: int, title: str, detail: str = "", type: str = "about:blank", **extra: Any
+) -> web.Response:
+    body: dict[str, Any] = {"type": type, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
@@ -144,6 +149,16 @@ class Ingress:
         record = normalize_request(body, tenant, str(message_id))
         check_request(record, self.rt.templates)
         key = user_key(tenant, record["recipient"]["userId"])
+        refusal = self._opted_out(key, record)
+        if refusal is not None:
+            # Seed 6.12: the blocked notification is audited and the client told at once.
+            await (await self.rt.sinks.audit.send(key=key, value=refusal))
+            return problem(
+                403, "Recipient opted out",
+                f"the recipient declined this notification ({refusal['rule']})",
+                type="urn:herald:problem:opted-out", rule=refusal["rule"],
+                messageId=record["messageId"],
+            )  # fmt: skip
         fut = await self.rt.sinks.requests.send(key=key, value=record)
         await fut  # acknowledged by the broker before we answer
         location = f"/v1/notifications/{record['messageId']}"
@@ -158,6 +173,22 @@ class Ingress:
             status=202,
             headers={"Location": location},
         )
+
+    def _opted_out(self, key: str, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The audit record of a refusal, when consent is withdrawn on every channel.
+
+        Reads this worker's copy of the preferences table: with several workers a
+        partition owned elsewhere is not seen here, and the pipeline blocks the
+        message instead (status BLOCKED, same audit).
+        """
+        preferences = self.rt.tables.preferences.get(key)
+        channels = route_channels(record, self.rt.available_channels)
+        if not preferences or not channels:
+            return None
+        decisions = [evaluate_consent(preferences, c, record["priority"]) for c in channels]
+        if any(d.allowed for d in decisions):
+            return None
+        return audit_record(record, "BLOCKED", decisions[0].rule, channels[0])
 
     async def _wait_for_outcome(self, key: str, seconds: float) -> dict[str, Any] | None:
         """The state once the message has an outcome (sent, or a final status), else None."""

@@ -284,17 +284,30 @@ def test_withdrawn_consent_blocks_and_is_audited(stack: Stack) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
 
-    # The preferences and requests topics are read by different agents: retry
-    # until the withdrawal has reached the table (bounded), then it must hold.
-    def blocked() -> str | None:
-        message_id = post(stack, request_body(user)).json()["messageId"]
-        state = stack.wait_status_in(message_id, {"BLOCKED", "SENT"})
-        return message_id if state["status"] == "BLOCKED" else None
+    # Over HTTP (seed 6.12): 403 opted-out once the withdrawal has reached the
+    # preferences table (another agent reads that topic: bounded retry), audited.
+    def refused() -> httpx.Response | None:
+        resp = post(stack, request_body(user))
+        return resp if resp.status_code == 403 else None
 
-    message_id = wait_for(blocked, timeout=30, every=0.5)
-    again = post(stack, request_body(user)).json()["messageId"]
-    assert stack.wait_status_in(again, {"BLOCKED", "SENT"})["status"] == "BLOCKED"
+    resp = wait_for(refused, timeout=30, every=0.5)
+    problem = resp.json()
+    assert problem["type"] == "urn:herald:problem:opted-out" and problem["rule"] == "opted-out-all"
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert stack.state(problem["messageId"]).status_code == 404  # nothing was enqueued
+
+    # Straight to Kafka, the pipeline itself blocks it: status BLOCKED, audited.
+    message_id = unique("msg")
+    record = {"messageId": message_id, "tenant": "acme", **request_body(user)}
+    producer = Producer(producer_config(bootstrap))
+    producer.produce(REQUESTS, key=f"acme:{user}",
+                     value=codec().encode("NotificationRequest", record))  # fmt: skip
+    assert producer.flush(10) == 0
+    assert stack.wait_status(message_id, "BLOCKED")["status"] == "BLOCKED"
+    assert stack.sim_messages(to=f"{user}@example.com") == []
+
     audits = [codec().decode("AuditRecord", m.value()) for m in read_topic(bootstrap, AUDIT)]
-    mine = [a for a in audits if a["messageId"] == message_id]
-    assert len(mine) == 1 and mine[0]["decision"] == "BLOCKED"
-    assert mine[0]["rule"] == "opted-out-all" and mine[0]["userId"] == user
+    for blocked_id in (problem["messageId"], message_id):
+        [audit] = [a for a in audits if a["messageId"] == blocked_id]
+        assert audit["decision"] == "BLOCKED" and audit["rule"] == "opted-out-all"
+        assert audit["userId"] == user
