@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipeline.exceptions import DecodeError
 from pipeline.ids import message_id_for_offset, message_key, user_key
 from pipeline.ingest import plan_request
 from pipeline.runtime import Runtime, describe_exception
@@ -26,10 +25,8 @@ async def ingest(stream: Any, rt: Runtime) -> None:
 
 
 async def handle(rt: Runtime, message: Any) -> None:
-    try:
-        request = rt.codec.decode("NotificationRequest", message.value)
-    except DecodeError as exc:
-        await rt.emit_dead_letter(message, stage=STAGE, reason="decode-error", error=str(exc))
+    request = await rt.decode(message, "NotificationRequest", STAGE)
+    if request is None:
         return
     if not request.get("messageId"):
         request["messageId"] = message_id_for_offset(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.exceptions import DecodeError
 from pipeline.runtime import Runtime
 
 STAGE = "preferences"
@@ -19,9 +18,7 @@ async def preferences(stream: Any, rt: Runtime) -> None:
         if message.value is None:  # tombstone: erasure
             rt.tables.preferences.pop(key, None)
             continue
-        try:
-            record = rt.codec.decode("UserPreferences", message.value)
-        except DecodeError as exc:
-            await rt.emit_dead_letter(message, stage=STAGE, reason="decode-error", error=str(exc))
+        record = await rt.decode(message, "UserPreferences", STAGE)
+        if record is None:
             continue
         rt.tables.preferences[key] = record

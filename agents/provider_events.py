@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.exceptions import DecodeError
 from pipeline.ids import message_key
 from pipeline.runtime import Runtime, describe_exception
 from pipeline.state import status_for_event
@@ -17,10 +16,8 @@ async def provider_events(stream: Any, rt: Runtime) -> None:
     """Turn each ProviderEvent into the NotificationStatus it means, if any."""
     async for event in stream.events():
         message = event.message
-        try:
-            record = rt.codec.decode("ProviderEvent", message.value)
-        except DecodeError as exc:
-            await rt.emit_dead_letter(message, stage=STAGE, reason="decode-error", error=str(exc))
+        record = await rt.decode(message, "ProviderEvent", STAGE)
+        if record is None:
             continue
         try:
             # Keyed tenant:messageId like the status topic, so the state is local.

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline import scheduler
-from pipeline.exceptions import DecodeError
 from pipeline.runtime import Runtime
 
 STAGE = "scheduler"
@@ -15,10 +14,8 @@ async def schedule_agent(stream: Any, rt: Runtime) -> None:
     """Apply SCHEDULE, FIRED and CANCEL records to the schedule table."""
     async for event in stream.events():
         message = event.message
-        try:
-            record = rt.codec.decode("ScheduledDelivery", message.value)
-        except DecodeError as exc:
-            await rt.emit_dead_letter(message, stage=STAGE, reason="decode-error", error=str(exc))
+        record = await rt.decode(message, "ScheduledDelivery", STAGE)
+        if record is None:
             continue
         if record["op"] == "SCHEDULE":
             rt.tables.schedule[record["id"]] = scheduler.to_entry(record)

@@ -18,7 +18,7 @@ from typing import Any
 from pipeline import scheduler
 from pipeline.catalog import dispatch_topic
 from pipeline.delivery import Outcome, Step, deliver, deliver_batch, message_for, next_step
-from pipeline.exceptions import DecodeError, ValidationError
+from pipeline.exceptions import ValidationError
 from pipeline.ingest import render_dispatch
 from pipeline.records import status_record
 from pipeline.resilience import CircuitState
@@ -131,10 +131,8 @@ def batches(pending: list[Pending], provider: Any) -> list[list[Pending]]:
 
 async def prepare(rt: Runtime, message: Any, stage: str, channel: str) -> Pending | None:
     """Decode, skip what the ledger has already seen, report PROCESSING."""
-    try:
-        dispatch = rt.codec.decode("ChannelDispatch", message.value)
-    except DecodeError as exc:
-        await rt.emit_dead_letter(message, stage=stage, reason="decode-error", error=str(exc))
+    dispatch = await rt.decode(message, "ChannelDispatch", stage)
+    if dispatch is None:
         return None
     attempt = dispatch["attempt"]
     ledger_key = f"{dispatch['tenant']}:{dispatch['messageId']}:{channel}:{attempt}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.exceptions import DecodeError
 from pipeline.ids import message_key
 from pipeline.runtime import Runtime, describe_exception, in_event
 from pipeline.state import apply_status
@@ -29,15 +28,13 @@ async def fold(rt: Runtime, events: list[Any]) -> None:
     for event in events:
         message = event.message
         with in_event(event):
+            record = await rt.decode(message, "NotificationStatus", STAGE)
+            if record is None:
+                continue
             try:
-                record = rt.codec.decode("NotificationStatus", message.value)
                 key = message_key(record["tenant"], record["messageId"])
                 current = states[key][0] if key in states else rt.tables.state.get(key)
                 states[key] = (apply_status(current, record), event)
-            except DecodeError as exc:
-                await rt.emit_dead_letter(
-                    message, stage=STAGE, reason="decode-error", error=str(exc)
-                )
             except Exception as exc:  # one bad record never stops the partition
                 await rt.emit_dead_letter(
                     message, stage=STAGE, reason="internal-error", error=describe_exception(exc)

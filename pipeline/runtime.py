@@ -17,6 +17,7 @@ import structlog
 from faust import streams as faust_streams
 
 from .codecs import AvroCodec
+from .exceptions import DecodeError
 from .ids import message_key
 from .metrics import Metrics
 from .providers.base import Provider
@@ -84,6 +85,14 @@ class Runtime:
         key = message_key(record["tenant"], record["messageId"])
         await self.sinks.status.send(key=key, value=record)
         self.metrics.notifications.labels(stage, record["status"]).inc()
+
+    async def decode(self, message: Any, schema: str, stage: str) -> dict[str, Any] | None:
+        """The record in `message`, or None once undecodable bytes are dead-lettered."""
+        try:
+            return self.codec.decode(schema, message.value)
+        except DecodeError as exc:
+            await self.emit_dead_letter(message, stage=stage, reason="decode-error", error=str(exc))
+            return None
 
     async def emit_dead_letter(
         self,
