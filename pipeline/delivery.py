@@ -16,6 +16,7 @@ from typing import Any
 
 from .clock import now
 from .exceptions import (
+    CircuitOpen,
     DeliveryError,
     InvalidData,
     PermanentError,
@@ -26,10 +27,6 @@ from .exceptions import (
 from .metrics import Metrics
 from .providers.base import Accepted, Message, Provider
 from .resilience import CircuitBreaker, RetryPolicy
-
-
-class CircuitOpen(TransientError):
-    """Every provider of the channel has an open circuit."""
 
 
 @dataclass

@@ -12,7 +12,8 @@
     └── DeliveryError                a provider call did not succeed
         ├── TransientError           retry later: 5xx and other passing faults
         │   ├── RateLimited          429 and the providers' throttling codes
-        │   └── ProviderTimeout      no answer in time, or the connection failed
+        │   ├── ProviderTimeout      no answer in time, or the connection failed
+        │   └── CircuitOpen          every provider of the channel has an open circuit
         └── PermanentError           retrying cannot help
             ├── RecipientUnreachable not reachable on this channel: next channel
             ├── InvalidData          the provider rejected the content
@@ -94,6 +95,10 @@ class RateLimited(TransientError):
 
 class ProviderTimeout(TransientError):
     """The provider did not answer in time, or could not be reached."""
+
+
+class CircuitOpen(TransientError):
+    """Every provider of the channel has an open circuit: retry later."""
 
 
 class PermanentError(DeliveryError):

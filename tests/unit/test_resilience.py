@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.delivery import CircuitOpen, Outcome, next_step
+from pipeline.delivery import Outcome, next_step
 from pipeline.exceptions import (
+    CircuitOpen,
     InvalidData,
     ProviderAuthError,
     ProviderTimeout,
