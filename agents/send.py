@@ -89,14 +89,11 @@ async def handle_batch(rt: Runtime, events: list[Any], stage: str, channel: str)
             with in_event(group[0].event):
                 await send_one(rt, group[0], stage, channel)
             continue
-        first = group[0]
-
-        async def acquire(name: str, first: Pending = first) -> None:
-            with in_event(first.event):
-                await take_rate_budget(rt, name, first.message.partition)
-
+        for p in group:  # each message takes from its own partition's budget
+            with in_event(p.event):
+                await take_rate_budget(rt, primary.name, p.message.partition)
         outcomes = await deliver_batch(
-            [p.dispatch for p in group], primary, rt.breakers[primary.name], rt.metrics, acquire
+            [p.dispatch for p in group], primary, rt.breakers[primary.name], rt.metrics
         )
         if outcomes is None:  # split: one by one isolates a bad address
             for p in group:

@@ -91,7 +91,6 @@ async def deliver_batch(
     provider: Any,
     breaker: CircuitBreaker,
     metrics: Metrics,
-    acquire: Callable[[str], Awaitable[None]] | None = None,
 ) -> list[Outcome] | None:
     """One batch call for many dispatches (same channel, distinct addresses).
 
@@ -101,9 +100,6 @@ async def deliver_batch(
     """
     if not breaker.allow():
         return None
-    if acquire is not None:
-        for _ in dispatches:
-            await acquire(provider.name)
     started = time.perf_counter()
     accepted: Accepted | None = None
     error: DeliveryError | None = None
