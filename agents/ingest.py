@@ -5,26 +5,24 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pipeline.batches import Stage
 from pipeline.ids import message_id_for_offset, message_key, user_key
 from pipeline.ingest import plan_request
-from pipeline.runtime import Runtime, describe_exception
+from pipeline.runtime import Runtime
 
 STAGE = "ingest"
 
 
-async def ingest(stream: Any, rt: Runtime) -> None:
+async def ingest(stream: Any, rt: Runtime, stage: Stage) -> None:
     """Validate, dedup, check consent, render and route each notification request."""
-    async for event in stream.events():
-        message = event.message
-        try:
-            await handle(rt, message)
-        except Exception as exc:  # one bad record never stops the partition
-            await rt.emit_dead_letter(
-                message, stage=STAGE, reason="internal-error", error=describe_exception(exc)
-            )
+
+    async def handle(events: list[Any]) -> None:
+        await rt.each(events, stage.name, lambda event: handle_one(rt, event.message))
+
+    await stage.run(stream, handle)
 
 
-async def handle(rt: Runtime, message: Any) -> None:
+async def handle_one(rt: Runtime, message: Any) -> None:
     request = await rt.decode(message, "NotificationRequest", STAGE)
     if request is None:
         return
@@ -50,7 +48,7 @@ async def handle(rt: Runtime, message: Any) -> None:
     for status in plan.statuses:
         await rt.emit_status(status, STAGE)
     for audit in plan.audits:
-        await rt.sinks.audit.send(key=message.key, value=audit)
+        await rt.produce(rt.sinks.audit, message.key, audit)
     if plan.dead_letter_reason:
         await rt.emit_dead_letter(
             message,
@@ -61,7 +59,7 @@ async def handle(rt: Runtime, message: Any) -> None:
             message_id=request.get("messageId"),
         )
     for channel, lane, dispatch in plan.dispatches:
-        await rt.sinks.dispatch[(channel, lane)].send(key=message.key, value=dispatch)
+        await rt.produce(rt.sinks.dispatch[(channel, lane)], message.key, dispatch)
     # Remember where we saw it: a replay of this same offset after a crash is
     # processed again (the send ledger stops a second provider call), while the
     # same messageId at another offset is a duplicate.

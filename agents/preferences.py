@@ -5,20 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.batches import Stage
 from pipeline.runtime import Runtime
 
 STAGE = "preferences"
 
 
-async def preferences(stream: Any, rt: Runtime) -> None:
+async def preferences(stream: Any, rt: Runtime, stage: Stage) -> None:
     """Keep the preferences table equal to the latest record per tenant:userId."""
-    async for event in stream.events():
-        message = event.message
-        key = message.key.decode() if isinstance(message.key, bytes) else message.key
-        if message.value is None:  # tombstone: erasure
-            rt.tables.preferences.pop(key, None)
-            continue
-        record = await rt.decode(message, "UserPreferences", STAGE)
-        if record is None:
-            continue
+
+    async def handle(events: list[Any]) -> None:
+        await rt.each(events, stage.name, lambda event: handle_one(rt, event.message))
+
+    await stage.run(stream, handle)
+
+
+async def handle_one(rt: Runtime, message: Any) -> None:
+    key = message.key.decode() if isinstance(message.key, bytes) else message.key
+    if message.value is None:  # tombstone: erasure
+        rt.tables.preferences.pop(key, None)
+        return
+    record = await rt.decode(message, "UserPreferences", STAGE)
+    if record is not None:
         rt.tables.preferences[key] = record

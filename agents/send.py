@@ -1,10 +1,21 @@
 """Stage `send-<channel>-<lane>`: one channel lane's dispatches to its providers.
 
-Per dispatch: skip it if the send ledger says this (message, channel, attempt)
-was already handled; otherwise try the channel's providers (failover on an open
-circuit or a provider fault), then act on the outcome: SENT; fall back to the
-next channel; RETRY later through the scheduler (the partition moves on); or
-give up with a dead letter carrying every attempt.
+Per batch, in the order that keeps the promise (nothing lost, a duplicate only
+where a crash left a call in doubt):
+
+1. decode each dispatch and ask the send ledger what to do with it
+   (`pipeline.ledger.verdict`): send, skip, report SENT again, or, when a
+   previous worker stopped during the call, resend or give up *in doubt*;
+2. record PROCESSING;
+3. call the providers (micro-batches where the provider has a batch API), only
+   for dispatches this worker still owns, each call right after its ledger
+   intent is on the broker (so an intent left behind by a crash names exactly
+   the calls that were in flight);
+4. act on each outcome: SENT; fall back to the next channel; RETRY later through
+   the scheduler; or FAILED/DLQ with a dead letter; and wait for those records;
+5. only then record the outcome in the ledger (a ledger entry always means its
+   follow-up exists). The batch loop acknowledges the batch once that is on the
+   broker too.
 """
 
 from __future__ import annotations
@@ -15,15 +26,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import scheduler
+from pipeline import effects, ledger, scheduler
+from pipeline.batches import Stage
 from pipeline.catalog import dispatch_topic
 from pipeline.delivery import Outcome, Step, deliver, deliver_batch, message_for, next_step
 from pipeline.exceptions import ValidationError
 from pipeline.ingest import render_dispatch
+from pipeline.ledger import Verdict
 from pipeline.records import status_record
 from pipeline.resilience import CircuitState
 from pipeline.routing import lane_for
-from pipeline.runtime import Runtime, describe_exception, in_event
+from pipeline.runtime import Runtime, in_event
 
 MAX_BATCH = 1000  # SendGrid: personalizations per request
 
@@ -32,77 +45,174 @@ MAX_BATCH = 1000  # SendGrid: personalizations per request
 class Pending:
     """A dispatch that passed the ledger check and is about to be sent."""
 
-    message: Any
+    event: Any
     dispatch: dict[str, Any]
     ledger_key: str
     position: list[int]
-    event: Any = None
+    in_doubt: bool = False
+
+    @property
+    def message(self) -> Any:
+        return self.event.message
 
 
-async def send(stream: Any, rt: Runtime, channel: str, lane: str) -> None:
+async def send(stream: Any, rt: Runtime, stage: Stage, channel: str) -> None:
     """Send each dispatch once through the channel's providers; report every state change."""
-    stage = f"send-{channel}-{lane}"
-    if any(hasattr(p, "send_batch") for p in rt.providers.get(channel, [])):
-        # A provider with a batch API: take what has arrived (up to batch_max,
-        # waiting at most batch_window_s) and send it in as few calls as possible.
-        settings = rt.settings
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_window_s):
-            try:
-                await handle_batch(rt, events, stage, channel)
-            except Exception as exc:  # never lose the batch: dead-letter it whole
-                for event in events:
-                    with in_event(event):
-                        await rt.emit_dead_letter(
-                            event.message, stage=stage, reason="internal-error",
-                            error=describe_exception(exc),
-                        )  # fmt: skip
-        return
-    async for event in stream.events():
-        message = event.message
-        try:
-            pending = await prepare(rt, message, stage, channel)
-            if pending is not None:
-                await send_one(rt, pending, stage, channel)
-        except Exception as exc:  # one bad record never stops the partition
-            await rt.emit_dead_letter(
-                message, stage=stage, reason="internal-error", error=describe_exception(exc)
-            )
+
+    async def handle(events: list[Any]) -> None:
+        await send_batch(rt, events, stage.name, channel)
+
+    await stage.run(stream, handle)
 
 
-async def handle_batch(rt: Runtime, events: list[Any], stage: str, channel: str) -> None:
-    pending = []
-    for event in events:
-        with in_event(event):
-            p = await prepare(rt, event.message, stage, channel)
-        if p is not None:
-            p.event = event
-            pending.append(p)
+async def send_batch(rt: Runtime, events: list[Any], stage: str, channel: str) -> None:
+    done = await rt.each(events, stage, lambda event: prepare(rt, event, stage, channel))
+    prepared, keys = [], set()
+    for _event, p in done:  # the same attempt twice in one batch (an ingest replay): the
+        if p.ledger_key in keys:  # ledger cannot tell yet, the first one's intent comes later
+            rt.metrics.duplicates.labels(stage).inc()
+            continue
+        keys.add(p.ledger_key)
+        prepared.append(p)
+    if prepared:
+        results = await call_providers(rt, prepared, channel)
+        await conclude(rt, results, stage)
+
+
+async def conclude(rt: Runtime, results: list[tuple[Pending, Outcome]], stage: str) -> None:
+    """Act on each outcome; record it in the ledger once its follow-ups are on the broker."""
+    later: list[tuple[Pending, dict[str, Any]]] = []
+    for p, outcome in results:
+        with in_event(p.event):
+            entry = await act(rt, p, stage, outcome)
+            if entry["action"] == "sent":
+                rt.tables.send_ledger[p.ledger_key] = entry  # with SENT: a replay reports it
+            else:
+                later.append((p, entry))
+    await effects.flush(rt.settings.ack_timeout_s)  # follow-ups before their ledger entry
+    for p, entry in later:
+        with in_event(p.event):
+            rt.tables.send_ledger[p.ledger_key] = entry
+    await effects.flush(rt.settings.ack_timeout_s)  # before a rebalance hands them over
+
+
+async def prepare(rt: Runtime, event: Any, stage: str, channel: str) -> Pending | None:
+    """Decode; follow the ledger's verdict; for a call to make, record PROCESSING."""
+    message = event.message
+    dispatch = await rt.decode(message, "ChannelDispatch", stage)
+    if dispatch is None:
+        return None
+    attempt = dispatch["attempt"]
+    key = ledger.ledger_key(dispatch["tenant"], dispatch["messageId"], channel, attempt)
+    position = [message.partition, message.offset]
+    entry = rt.tables.send_ledger.get(key)
+    verdict = ledger.verdict(
+        entry, position, dispatch["priority"], rt.settings.resend_in_doubt_priorities
+    )
+    if verdict is Verdict.DUPLICATE:
+        rt.metrics.duplicates.labels(stage).inc()  # the same attempt produced twice
+        return None
+    if verdict is Verdict.REPORT:  # a replay after a crash: it went out; say so again
+        assert entry is not None
+        await rt.emit_status(
+            status_record(dispatch, "SENT", channel=channel, provider=entry["provider"],
+                          attempt=attempt, provider_message_id=entry["providerMessageId"]),
+            stage,
+        )  # fmt: skip
+        return None
+    if verdict is Verdict.SKIP:
+        return None  # its retry, fallback or dead letter was acknowledged before the entry
+    if verdict is Verdict.GIVE_UP:  # in doubt, and this priority is never sent twice
+        rt.metrics.in_doubt.labels(stage, "not-resent").inc()
+        await rt.emit_status(
+            status_record(
+                dispatch, "SENT", channel=channel, attempt=attempt, in_doubt=True,
+                error="in doubt: a worker stopped during the provider call; not sent again",
+            ),
+            stage,
+        )  # fmt: skip
+        rt.tables.send_ledger[key] = ledger.outcome(
+            position, provider=None, provider_message_id=None, action="in-doubt"
+        )
+        return None
+    if verdict is Verdict.RESEND:
+        rt.metrics.in_doubt.labels(stage, "resent").inc()
+    providers = rt.providers.get(channel, [])
+    await rt.emit_status(
+        status_record(dispatch, "PROCESSING", channel=channel, attempt=attempt,
+                      provider=providers[0].name if providers else None,
+                      in_doubt=verdict.in_doubt),
+        stage,
+    )  # fmt: skip
+    return Pending(event, dispatch, key, position, in_doubt=verdict.in_doubt)
+
+
+async def call_providers(
+    rt: Runtime, prepared: list[Pending], channel: str
+) -> list[tuple[Pending, Outcome]]:
+    """The outcome of each dispatch called for: in micro-batches where the provider has a
+    batch API. Once a rebalance starts no new call is made; the rest is handed back.
+
+    Each call waits for its rate budget first, then records its intent, then goes out:
+    the window in which a crash leaves a call in doubt is the call itself.
+    """
+    results: list[tuple[Pending, Outcome]] = []
     providers = rt.providers.get(channel, [])
     primary = next((p for p in providers if rt.breakers[p.name].state is CircuitState.CLOSED), None)
-    if primary is None or not hasattr(primary, "send_batch") or len(pending) < 2:
-        for p in pending:
-            with in_event(p.event):
-                await send_one(rt, p, stage, channel)
-        return
-    for group in batches(pending, primary):
-        if len(group) == 1:
-            with in_event(group[0].event):
-                await send_one(rt, group[0], stage, channel)
-            continue
-        for p in group:  # each message takes from its own partition's budget
-            with in_event(p.event):
-                await take_rate_budget(rt, primary.name, p.message.partition)
-        outcomes = await deliver_batch(
-            [p.dispatch for p in group], primary, rt.breakers[primary.name], rt.metrics
-        )
-        if outcomes is None:  # split: one by one isolates a bad address
-            for p in group:
+    singles = prepared
+    if primary is not None and primary.supports_batch and len(prepared) > 1:
+        singles = []
+        for group in batches(prepared, primary):
+            if len(group) < 2:
+                singles += group
+                continue
+            if rt.ownership.rebalancing:
+                return results
+            for p in group:  # each message takes from its own partition's budget
                 with in_event(p.event):
-                    await send_one(rt, p, stage, channel)
-            continue
-        for p, outcome in zip(group, outcomes, strict=True):
+                    await take_rate_budget(rt, primary.name, p.message.partition)
+            await record_intents(rt, group)
+            outcomes = await deliver_batch(
+                [p.dispatch for p in group], primary, rt.breakers[primary.name], rt.metrics
+            )
+            if outcomes is None:  # split: one by one isolates a bad address
+                singles += group
+            else:
+                results += zip(group, outcomes, strict=True)
+    for p in singles:
+        if rt.ownership.rebalancing:
+            return results
+        results.append((p, await call_one(rt, p, providers)))
+    return results
+
+
+async def call_one(rt: Runtime, p: Pending, providers: list[Any]) -> Outcome:
+    """One dispatch through the channel's providers (failover while a circuit is open)."""
+    first = next((q.name for q in providers if rt.breakers[q.name].would_allow()), None)
+    if first is not None:  # the budget of the provider it will most likely use, before
+        with in_event(p.event):  # the intent: a crash while waiting leaves nothing in doubt
+            await take_rate_budget(rt, first, p.message.partition)
+    await record_intents(rt, [p])
+
+    async def acquire(provider: str) -> None:
+        if provider != first:  # failed over to another provider: its budget now
             with in_event(p.event):
-                await finish(rt, p, stage, outcome)
+                await take_rate_budget(rt, provider, p.message.partition)
+
+    return await deliver(p.dispatch, providers, rt.breakers, rt.metrics, acquire)
+
+
+async def record_intents(rt: Runtime, pending: list[Pending]) -> None:
+    """The ledger intent of each call about to be made, acknowledged by the broker.
+
+    After a crash, an entry still *calling* names a call that was in flight: the next
+    owner treats it as in doubt. A resend keeps the intent it found.
+    """
+    for p in pending:
+        if not p.in_doubt:
+            with in_event(p.event):
+                rt.tables.send_ledger[p.ledger_key] = ledger.intent(p.position)
+    await effects.flush(rt.settings.ack_timeout_s)
 
 
 def batches(pending: list[Pending], provider: Any) -> list[list[Pending]]:
@@ -126,129 +236,59 @@ def batches(pending: list[Pending], provider: Any) -> list[list[Pending]]:
     return groups + singles
 
 
-async def prepare(rt: Runtime, message: Any, stage: str, channel: str) -> Pending | None:
-    """Decode, skip what the ledger has already seen, report PROCESSING."""
-    dispatch = await rt.decode(message, "ChannelDispatch", stage)
-    if dispatch is None:
-        return None
-    attempt = dispatch["attempt"]
-    ledger_key = f"{dispatch['tenant']}:{dispatch['messageId']}:{channel}:{attempt}"
-    position = [message.partition, message.offset]
-    done = rt.tables.send_ledger.get(ledger_key)
-    if done is not None:
-        if done["position"] != position:
-            rt.metrics.duplicates.labels(stage).inc()  # the same attempt again: handled
-        elif done.get("providerMessageId"):
-            # A replay after a crash: it went out; report that, do not call again.
-            await rt.emit_status(
-                status_record(dispatch, "SENT", channel=channel, provider=done["provider"],
-                              attempt=attempt, provider_message_id=done["providerMessageId"]),
-                stage,
-            )  # fmt: skip
-        # else a replay of an attempt that did not go out: its retry, fallback or dead
-        # letter was acknowledged before the ledger entry was written (see finish).
-        return None
-    providers = rt.providers.get(channel, [])
-    await rt.emit_status(
-        status_record(dispatch, "PROCESSING", channel=channel, attempt=attempt,
-                      provider=providers[0].name if providers else None),
-        stage,
-    )  # fmt: skip
-    return Pending(message, dispatch, ledger_key, position)
-
-
-async def send_one(rt: Runtime, p: Pending, stage: str, channel: str) -> None:
-    async def acquire(provider: str) -> None:
-        await take_rate_budget(rt, provider, p.message.partition)
-
-    providers = rt.providers.get(channel, [])
-    outcome = await deliver(p.dispatch, providers, rt.breakers, rt.metrics, acquire)
-    await finish(rt, p, stage, outcome)
-
-
-async def finish(rt: Runtime, p: Pending, stage: str, outcome: Outcome) -> None:
-    """Act on the outcome and record it in the send ledger, in the order that is safe.
-
-    Sent: the ledger first, so a crash before the SENT status never sends twice
-    (the replay reports SENT from the ledger). Anything else: the follow-up (retry,
-    fallback, dead letter) is acknowledged by the broker first, so a ledger entry
-    always means its follow-up exists; a crash in between only repeats the attempt.
-    """
+async def act(rt: Runtime, p: Pending, stage: str, outcome: Outcome) -> dict[str, Any]:
+    """Produce what the outcome calls for; the ledger entry that records it."""
     dispatch = p.dispatch
+    channel, attempt = dispatch["channel"], dispatch["attempt"]
     history = [*dispatch["history"], *outcome.calls]
     step = next_step(outcome, dispatch["remainingChannels"], dispatch["retryCounts"], rt.policy)
-    pmid = outcome.accepted.provider_message_id if outcome.accepted else None
-    entry = {
-        "position": p.position, "provider": outcome.provider, "providerMessageId": pmid,
-        "action": step.action,
-    }  # fmt: skip
-    if step.action == "sent":
-        rt.tables.send_ledger[p.ledger_key] = entry
-        await act(rt, p.message, stage, dispatch, outcome, step, history)
-    else:
-        await act(rt, p.message, stage, dispatch, outcome, step, history)
-        rt.tables.send_ledger[p.ledger_key] = entry
-
-
-async def act(
-    rt: Runtime,
-    message: Any,
-    stage: str,
-    dispatch: dict[str, Any],
-    outcome: Outcome,
-    step: Step,
-    history: list[dict[str, Any]],
-) -> None:
-    channel, attempt = dispatch["channel"], dispatch["attempt"]
     error = history[-1]["error"] if history else (str(outcome.error) if outcome.error else None)
+    pmid = outcome.accepted.provider_message_id if outcome.accepted else None
+    entry = ledger.outcome(
+        p.position, provider=outcome.provider, provider_message_id=pmid, action=step.action
+    )
 
     def status(name: str, **kw: Any) -> dict[str, Any]:
         return status_record(dispatch, name, channel=channel, provider=outcome.provider,
-                             attempt=attempt, **kw)  # fmt: skip
+                             attempt=attempt, in_doubt=p.in_doubt, **kw)  # fmt: skip
 
     if step.action == "sent":
-        assert outcome.accepted is not None
-        await rt.emit_status(
-            status("SENT", provider_message_id=outcome.accepted.provider_message_id), stage
-        )
-        return
-    if step.action == "fallback" and await fall_back(rt, message, stage, dispatch, history):
-        await rt.emit_status(
-            status("RETRY", error=f"{error}; falling back to {dispatch['remainingChannels'][0]}"),
-            stage,
-        )
-        return
-    if step.action == "retry":
-        counts = dict(dispatch["retryCounts"])
-        counts[step.error_class] = counts.get(step.error_class, 0) + 1
-        retry = {**dispatch, "attempt": attempt + 1, "history": history, "retryCounts": counts}
-        topic = dispatch_topic(channel, lane_for(dispatch["priority"]))
-        due = scheduler.now_ms() + int(step.delay_s * 1000)
-        entry = scheduler.schedule(
-            str(uuid.uuid4()), due, topic, message_key_str(message),
-            rt.codec.encode("ChannelDispatch", retry),
-        )  # fmt: skip
-        await (await rt.sinks.scheduler.send(key=message.key, value=entry))  # acknowledged
+        await rt.emit_status(status("SENT", provider_message_id=pmid), stage)
+    elif step.action == "fallback" and await fall_back(rt, p, history):
+        nxt = dispatch["remainingChannels"][0]
+        await rt.emit_status(status("RETRY", error=f"{error}; falling back to {nxt}"), stage)
+    elif step.action == "retry":
+        await retry_later(rt, p, step, history)
         await rt.emit_status(status("RETRY", error=f"{error}; retry in {step.delay_s:g}s"), stage)
-        return
-    final = "FAILED" if step.action in ("failed", "fallback") else "DLQ"
-    await rt.emit_status(status(final, error=error), stage)
-    await rt.emit_dead_letter(
-        message,
-        acknowledged=True,
-        stage=stage,
-        reason=step.reason or final.lower(),
-        error=error or "",
-        tenant=dispatch["tenant"],
-        message_id=dispatch["messageId"],
-        attempts=history,
-    )
+    else:
+        final = "FAILED" if step.action in ("failed", "fallback") else "DLQ"
+        await rt.emit_status(status(final, error=error), stage)
+        await rt.emit_dead_letter(
+            p.message, stage=stage, reason=step.reason or final.lower(), error=error or "",
+            tenant=dispatch["tenant"], message_id=dispatch["messageId"], attempts=history,
+        )  # fmt: skip
+    return entry
 
 
-async def fall_back(
-    rt: Runtime, message: Any, stage: str, dispatch: dict[str, Any], history: list[dict[str, Any]]
-) -> bool:
+async def retry_later(rt: Runtime, p: Pending, step: Step, history: list[dict[str, Any]]) -> None:
+    """Hand the next attempt to the scheduler, due after the policy's delay."""
+    dispatch = p.dispatch
+    counts = dict(dispatch["retryCounts"])
+    counts[step.error_class] = counts.get(step.error_class, 0) + 1
+    retry = {**dispatch, "attempt": dispatch["attempt"] + 1, "history": history,
+             "retryCounts": counts}  # fmt: skip
+    topic = dispatch_topic(dispatch["channel"], lane_for(dispatch["priority"]))
+    due = scheduler.now_ms() + int(step.delay_s * 1000)
+    entry = scheduler.schedule(
+        str(uuid.uuid4()), due, topic, message_key_str(p.message),
+        rt.codec.encode("ChannelDispatch", retry),
+    )  # fmt: skip
+    await rt.produce(rt.sinks.scheduler, p.message.key, entry)
+
+
+async def fall_back(rt: Runtime, p: Pending, history: list[dict[str, Any]]) -> bool:
     """Render the request for the next channel and hand it to that channel's lane."""
+    dispatch = p.dispatch
     remaining = list(dispatch["remainingChannels"])
     request = rt.codec.decode("NotificationRequest", dispatch["request"])
     request["messageId"] = dispatch["messageId"]
@@ -261,8 +301,8 @@ async def fall_back(
             )  # fmt: skip
         except ValidationError:
             continue  # no content or contact point for that channel: the next one
-        topic = rt.sinks.dispatch[(channel, lane_for(dispatch["priority"]))]
-        await (await topic.send(key=message.key, value=nxt))  # acknowledged
+        await rt.produce(rt.sinks.dispatch[(channel, lane_for(dispatch["priority"]))],
+                         p.message.key, nxt)  # fmt: skip
         return True
     return False
 

@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 
+from . import faust_fixes
+from .batches import Ownership
 from .settings import Settings
 
 
-def create_app(settings: Settings) -> faust.App:
+class HeraldApp(faust.App):
+    """Faust's App, whose rebalances first wait for the batches being handled.
+
+    Faust revokes partitions without waiting for the agents (`stream_wait_empty` is
+    off: it would wait for every record fetched). Herald waits for the batch in hand
+    only (see `Ownership.working`), which stops making provider calls once a
+    rebalance starts: what it wrote is then on the broker before the next owner
+    reads the tables.
+    """
+
+    def __init__(self, *args: Any, drain_s: float = 5.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ownership = Ownership(self)
+        self.drain_s = drain_s
+
+    async def _on_partitions_revoked(self, revoked: set[Any]) -> None:
+        await self.ownership.drain(self.drain_s)
+        await super()._on_partitions_revoked(revoked)
+
+
+def create_app(settings: Settings) -> HeraldApp:
+    faust_fixes.apply()  # before the consumer exists: see the module's docstring
     settings.datadir.mkdir(parents=True, exist_ok=True)  # Faust needs it to exist
-    return faust.App(
+    return HeraldApp(
         settings.app_id,
+        # Batches in hand may finish within half the rebalance timeout (the member must
+        # rejoin in time); a call still out then is in doubt for the next owner.
+        drain_s=settings.rebalance_timeout_s / 2,
         broker=f"kafka://{settings.bootstrap}",
         store=settings.table_store,
         datadir=str(settings.datadir),

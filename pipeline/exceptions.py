@@ -4,6 +4,7 @@
     ├── ConfigError                  settings or environment unusable
     ├── BrokerError                  the local Kafka broker cannot be fetched/started
     ├── CatalogError                 topics.yaml, schemas/ or the cluster disagree
+    ├── NotAcknowledged              the broker did not acknowledge records a batch produced
     ├── DecodeError                  bytes that are not a record we know
     ├── ValidationError              a well-formed record whose content is wrong
     │   └── TemplateError            unknown template or missing variable
@@ -39,6 +40,10 @@ class BrokerError(HeraldError):
 
 class CatalogError(HeraldError):
     """The topic catalog, the schemas or the cluster disagree."""
+
+
+class NotAcknowledged(HeraldError):
+    """Records a batch produced (or table writes) the broker refused or did not confirm in time."""
 
 
 class DecodeError(HeraldError):

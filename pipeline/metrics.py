@@ -24,6 +24,10 @@ class Metrics:
         self.duplicates = Counter(
             "herald_duplicates", "Records skipped as already processed", ["stage"], registry=r
         )
+        self.in_doubt = Counter(
+            "herald_in_doubt", "Sends found in flight after a crash, by what was done",
+            ["stage", "action"], registry=r,
+        )  # fmt: skip
         self.provider_requests = Counter(
             "herald_provider_requests", "Provider calls by outcome",
             ["provider", "outcome"], registry=r,

@@ -19,6 +19,7 @@ def status_record(
     provider_message_id: str | None = None,
     error: str | None = None,
     at: str | None = None,
+    in_doubt: bool = False,
 ) -> dict[str, Any]:
     """A NotificationStatus for a request or a dispatch (both carry the ids)."""
     recipient = request.get("recipient")
@@ -36,6 +37,7 @@ def status_record(
         "error": error,
         "template": request.get("template"),
         "priority": request.get("priority"),
+        "inDoubt": in_doubt,
     }
 
 

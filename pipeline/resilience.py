@@ -136,6 +136,13 @@ class CircuitBreaker:
             return True
         return False
 
+    def would_allow(self) -> bool:
+        """Would `allow()` say yes now? (Without taking the half-open trial.)"""
+        self.tick()
+        return self.state is CircuitState.CLOSED or (
+            self.state is CircuitState.HALF_OPEN and not self.trial_in_flight
+        )
+
     def tick(self) -> None:
         """Move an open circuit to half-open once its probe interval has passed."""
         if self.state is CircuitState.OPEN and self.clock() - self.opened_at >= self.probe_after_s:

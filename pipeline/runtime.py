@@ -1,22 +1,25 @@
 """What the agents and the HTTP ingress share: sinks, tables, providers, metrics.
 
-Built once by `pipeline.topology.wire` and passed to every agent; holds no
-mutable state of its own beyond the Faust tables (partitioned, recovered).
+Built by `pipeline.topology.wire` and passed to every agent. Every record it
+produces joins the current batch's effects (`pipeline.effects`), so the batch
+loop can wait for the broker before it acknowledges the batch.
 """
 
 from __future__ import annotations
 
 import traceback
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from faust import streams as faust_streams
 
+from .batches import Ownership, Stage
 from .codecs import AvroCodec
+from .effects import track
 from .exceptions import DecodeError
 from .ids import message_key
 from .metrics import Metrics
@@ -27,6 +30,7 @@ from .settings import Settings
 from .templates import TemplateCatalog
 
 log = structlog.get_logger("herald")
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Runtime:
     metrics: Metrics
     sinks: Sinks
     tables: Tables
+    ownership: Ownership
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     # Filled when the worker starts (they need the event loop):
     providers: dict[str, list[Provider]] = field(default_factory=dict)  # channel -> in order
@@ -81,9 +86,51 @@ class Runtime:
                 return sink
         raise KeyError(topic)
 
+    def stage(self, name: str, *, batch_max: int | None = None) -> Stage:
+        """The batch loop of stage `name` (dead letters go through this runtime)."""
+
+        async def dead_letter(event: Any, reason: str, error: str) -> None:
+            with in_event(event):
+                await self.emit_dead_letter(event.message, stage=name, reason=reason, error=error)
+
+        s = self.settings
+        return Stage(
+            name, self.ownership, dead_letter, batch_max=batch_max or s.batch_max,
+            window_s=s.batch_window_s, ack_timeout_s=s.ack_timeout_s,
+        )  # fmt: skip
+
+    async def each(
+        self, events: Iterable[Any], stage: str, handle: Callable[[Any], Awaitable[T | None]]
+    ) -> list[tuple[Any, T]]:
+        """`handle(event)` for every event as the current event; what each returned.
+
+        A record that raises goes to the dead letter topic (internal-error) and the
+        others go on: one bad record never stops its partition.
+        """
+        results = []
+        for event in events:
+            with in_event(event):
+                try:
+                    result = await handle(event)
+                except Exception as exc:
+                    await self.emit_dead_letter(
+                        event.message, stage=stage, reason="internal-error",
+                        error=describe_exception(exc),
+                    )  # fmt: skip
+                    continue
+            if result is not None:
+                results.append((event, result))
+        return results
+
+    async def produce(self, sink: Any, key: Any, value: Any) -> Any:
+        """Produce one record; its delivery joins the current batch's effects."""
+        fut = await sink.send(key=key, value=value)
+        track(fut)
+        return fut
+
     async def emit_status(self, record: dict[str, Any], stage: str) -> None:
         key = message_key(record["tenant"], record["messageId"])
-        await self.sinks.status.send(key=key, value=record)
+        await self.produce(self.sinks.status, key, record)
         self.metrics.notifications.labels(stage, record["status"]).inc()
 
     async def decode(self, message: Any, schema: str, stage: str) -> dict[str, Any] | None:
@@ -116,7 +163,7 @@ class Runtime:
             error=error,
             **extra,
         )
-        fut = await self.sinks.dlq.send(key=message.key, value=record)
+        fut = await self.produce(self.sinks.dlq, message.key, record)
         if acknowledged:  # wait for the broker: the caller records it as done next
             await fut
         self.metrics.dead_letters.labels(stage, reason).inc()

@@ -78,6 +78,12 @@ class Settings:
     # most this long for a batch to fill (a lone message waits no longer than that).
     batch_max: int = _field("HERALD_BATCH_MAX", 100)
     batch_window_s: float = _field("HERALD_BATCH_WINDOW", 0.02)
+    # How long a stage waits for the broker to acknowledge what a batch produced before
+    # it gives the batch up (dead letter) or, failing that, stops the worker.
+    ack_timeout_s: float = _field("HERALD_ACK_TIMEOUT", 120.0)
+    # Priorities whose in-doubt sends are sent again after a crash (comma-separated);
+    # the others are reported SENT with inDoubt and not sent again. See Guarantees.
+    resend_in_doubt: str = _field("HERALD_RESEND_IN_DOUBT", "high,standard")
     # Provider rate limits, messages per second: "sendgrid=600,twilio=100"; unlisted: none.
     rate_limits: str = _field(
         "HERALD_RATE_LIMITS",
@@ -219,6 +225,10 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"HERALD_RATE_LIMITS: {item!r} is not provider=rate") from None
         return out
+
+    @property
+    def resend_in_doubt_priorities(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.resend_in_doubt.split(",") if p.strip())
 
     @property
     def sim_base_url(self) -> str:

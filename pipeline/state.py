@@ -42,6 +42,8 @@ def apply_status(state: Mapping[str, Any] | None, status: Mapping[str, Any]) -> 
         for k in ("status", "at", "channel", "provider", "attempt", "error", "providerMessageId")
         if status.get(k) is not None
     }
+    if status.get("inDoubt"):
+        entry["inDoubt"] = True
     if _seen(doc["history"], entry):
         return doc  # a redelivered status record: the projection is idempotent
     doc["history"] = [*doc["history"], entry]
@@ -58,6 +60,8 @@ def apply_status(state: Mapping[str, Any] | None, status: Mapping[str, Any]) -> 
                 "at": status["at"],
             },
         ]
+    if status.get("inDoubt"):
+        doc["inDoubt"] = True  # a send of this message may have gone out twice
     if name not in ENGAGEMENT and _advances(doc["status"], name):
         doc["status"] = name
     if name in ("SENT", "DELIVERED") and status.get("channel"):
@@ -122,6 +126,7 @@ def status_for_event(
         "error": event.get("reason"),
         "template": state.get("template"),
         "priority": state.get("priority"),
+        "inDoubt": False,
     }
 
 

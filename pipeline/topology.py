@@ -39,8 +39,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import faust
-
 from agents.ingest import ingest
 from agents.preferences import preferences
 from agents.provider_events import provider_events
@@ -49,8 +47,10 @@ from agents.send import send
 from agents.status import status
 
 from . import catalog as names
+from .app import HeraldApp
 from .catalog import Catalog, dispatch_topic
 from .codecs import AvroCodec, register_with_faust
+from .effects import TrackedTable
 from .metrics import Metrics
 from .resilience import RetryPolicy
 from .runtime import Runtime, Sinks, Tables
@@ -82,7 +82,7 @@ class Topology:
 
 
 def wire(
-    app: faust.App,
+    app: HeraldApp,
     settings: Settings,
     *,
     topics: Catalog,
@@ -110,7 +110,13 @@ def wire(
 
     def table(name: str, help: str) -> Any:
         changelog = topics.changelog_for(settings.app_id, name)
-        return app.Table(name, default=None, partitions=changelog.partitions, help=help)
+        # A TrackedTable: its changelog writes join the batch's effects (acknowledged
+        # by the broker before the batch's offsets may be committed).
+        tracked = TrackedTable(
+            app, name=name, default=None, partitions=changelog.partitions, help=help,
+            beacon=app.tables.beacon,
+        )  # fmt: skip
+        return app.tables.add(tracked)
 
     dispatch_names = {(c, lane): dispatch_topic(c, lane) for c in CHANNELS for lane in LANES}
     sinks = Sinks(
@@ -131,7 +137,7 @@ def wire(
         rate_windows=table("rate-windows", "provider:partition -> token bucket"),
     )
     runtime = Runtime(
-        settings, codec, templates, metrics, sinks, tables,
+        settings, codec, templates, metrics, sinks, tables, ownership=app.ownership,
         policy=RetryPolicy(scale=settings.retry_scale),
     )  # fmt: skip
     topo = Topology(runtime)
@@ -146,7 +152,7 @@ def wire(
         topo.tables[t] = topics.changelog_for(settings.app_id, t).name
 
     def agent(name: str, topic: str, fn: Callable[..., Awaitable[None]], **kw: Any) -> None:
-        bound = partial(fn, rt=runtime, **kw)
+        bound = partial(fn, rt=runtime, stage=runtime.stage(name), **kw)
 
         async def run(stream: Any) -> None:
             await bound(stream)
@@ -159,7 +165,7 @@ def wire(
     agent("ingest", names.REQUESTS, ingest)
     agent("preferences", names.PREFERENCES, preferences)
     for (channel, lane), topic in dispatch_names.items():
-        agent(f"send-{channel}-{lane}", topic, send, channel=channel, lane=lane)
+        agent(f"send-{channel}-{lane}", topic, send, channel=channel)
     agent("scheduler", names.SCHEDULER, schedule_agent)
     agent("provider-events", names.PROVIDER_EVENTS, provider_events)
     agent("status", names.STATUS, status)

@@ -45,6 +45,7 @@ class Accepted:
 class Provider(Protocol):
     name: str
     channel: str
+    supports_batch: bool  # has `batchable(message)` and `send_batch(messages)`
 
     async def send(self, message: Message) -> Accepted:
         """Send one message; raise a `DeliveryError` subclass when it did not go."""

@@ -150,6 +150,7 @@ class ServiceAccountToken:
 class Fcm:
     name = "fcm"
     channel = "push"
+    supports_batch = False
 
     def __init__(
         self,

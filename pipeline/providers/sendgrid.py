@@ -35,6 +35,7 @@ MAX_SUBSTITUTION_BYTES = 10_000  # SendGrid's limit per personalization
 class SendGrid:
     name = "sendgrid"
     channel = "email"
+    supports_batch = True  # send_batch: personalizations
 
     def __init__(
         self,

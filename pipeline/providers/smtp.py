@@ -42,6 +42,7 @@ OWN_HEADERS = frozenset(
 class Smtp:
     name = "smtp"
     channel = "email"
+    supports_batch = False
 
     def __init__(
         self,

@@ -49,6 +49,7 @@ class _TwilioMessages:
     name = "twilio"
     channel = "sms"
     prefix = ""
+    supports_batch = False
 
     def __init__(
         self,

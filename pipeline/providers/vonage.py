@@ -41,6 +41,7 @@ UNREACHABLE_STATUSES = frozenset({"7", "29", "33"})
 class Vonage:
     name = "vonage"
     channel = "sms"
+    supports_batch = False
 
     def __init__(
         self,

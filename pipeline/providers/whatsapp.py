@@ -46,6 +46,7 @@ UNREACHABLE = {
 class WhatsAppCloud:
     name = "whatsapp-cloud"
     channel = "whatsapp"
+    supports_batch = False
 
     def __init__(
         self,
