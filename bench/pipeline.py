@@ -55,9 +55,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from pipeline import admin, broker
 from pipeline.catalog import PREFERENCES, REQUESTS, STATUS, Catalog, dispatch_topic
 from pipeline.codecs import AvroCodec, SchemaSet
+from pipeline.localstack import LocalStack as Stack
+from pipeline.localstack import free_port, stack_env
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.topology import CHANNELS, LANES
-from tests.integration.harness import Stack, free_port, stack_env
 
 TENANT = "bench"
 TEMPLATE = "booking-confirmation"

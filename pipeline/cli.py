@@ -138,13 +138,18 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from .settings import PROJECT_ROOT
 
-    sys.path.insert(0, str(PROJECT_ROOT))  # bench/ and its test harness live in the repo
+    sys.path.insert(0, str(PROJECT_ROOT))  # bench/ lives in the repository, not the package
+    argv = list(args.bench_args)
+    which = argv.pop(0) if argv and argv[0] in ("pipeline", "kill") else "pipeline"
     try:
-        from bench.pipeline import main as bench_main
+        if which == "kill":
+            from bench.kill import main as bench_main
+        else:
+            from bench.pipeline import main as bench_main
     except ImportError:
         print("herald bench runs from a checkout of the repository (bench/)", file=sys.stderr)
         return 2
-    return int(bench_main(args.bench_args) or 0)
+    return int(bench_main(argv) or 0)
 
 
 def _topology(args: argparse.Namespace, settings: Settings) -> int:
@@ -199,8 +204,10 @@ def parser() -> argparse.ArgumentParser:
     ta.add_argument("--max", type=int, help="stop after this many records")
     ta.add_argument("--with-meta", action="store_true", help="print key, partition, offset too")
     ta.set_defaults(fn=_tail)
-    be = sub.add_parser("bench", help="the benchmarks (see bench/README.md)")
-    be.set_defaults(fn=_bench)  # every further argument goes to bench.pipeline
+    be = sub.add_parser(
+        "bench", help="the benchmarks: [pipeline] (default) or kill (see bench/README.md)"
+    )
+    be.set_defaults(fn=_bench)  # every further argument goes to bench.pipeline or bench.kill
     return p
 
 

@@ -15,9 +15,10 @@ fault scripts.
 | fcm             | POST /v1/projects/{project}/messages:send, POST /token | Bearer OAuth token |
 | smtp            | the SMTP sink on HERALD_SIM_SMTP_PORT (smtp_sink.py)   | AUTH if configured |
 
-Inspection: `GET /_sim/messages` (each `{provider, channel, to, content,
+Inspection: `GET /_sim/messages` (each `{seq, provider, channel, to, content,
 providerMessageId, at}`; `to` is the email address, the E.164 phone number or
-the push token), `DELETE /_sim/messages`. Faults: `PUT /_sim/faults/{provider}`
+the push token; `?after=<seq>` only the newer ones, `?to=<recipient>` only that
+recipient's), `DELETE /_sim/messages`. Faults: `PUT /_sim/faults/{provider}`
 with `{"fail": "5xx"|"429"|"timeout"|"down", "times": N, "latencyMs": N}`,
 `DELETE /_sim/faults`. Each fault is rendered the provider's way: Twilio 500
 code 20500 and 429 code 20429 with Retry-After; Vonage HTTP 200 with status
@@ -52,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import contextlib
 import re
 import secrets
@@ -128,6 +130,7 @@ class SimulatorState:
 
     settings: Settings
     messages: list[dict[str, Any]] = field(default_factory=list)
+    next_seq: int = 1  # every recorded message gets the next number: readers keep a cursor
     faults: dict[str, Fault] = field(default_factory=dict)
     fcm_tokens: dict[str, float] = field(default_factory=dict)  # issued token -> expiry
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -143,8 +146,10 @@ class SimulatorState:
         provider_message_id: str | None = None,
     ) -> str:
         provider_message_id = provider_message_id or uuid.uuid4().hex
+        self.next_seq += 1
         self.messages.append(
             {
+                "seq": self.next_seq - 1,
                 "provider": provider,
                 "channel": channel,
                 "to": to,
@@ -658,7 +663,18 @@ class Endpoints:
     # Inspection and faults.
 
     async def list_messages(self, request: web.Request) -> web.Response:
-        return _json(self.state.messages)
+        """Every message, or only those after `?after=<seq>` and/or to `?to=<recipient>`."""
+        messages = self.state.messages
+        try:
+            after = int(request.query.get("after", "0"))
+        except ValueError:
+            return _json({"title": "after must be an integer"}, 400)
+        if after:
+            messages = messages[bisect.bisect_right(messages, after, key=lambda m: m["seq"]) :]
+        to = request.query.get("to")
+        if to is not None:
+            messages = [m for m in messages if m["to"] == to]
+        return _json(messages)
 
     async def clear_messages(self, request: web.Request) -> web.Response:
         self.state.messages.clear()
@@ -740,8 +756,10 @@ class Simulator:
 
     async def start(self) -> None:
         settings = self.settings
+        # A request once received is processed even if the client hangs up, as a real
+        # provider does: a worker killed during a call may still have sent the message.
         self._runner = web.AppRunner(
-            self.app, handler_cancellation=True, shutdown_timeout=5.0, access_log=None
+            self.app, handler_cancellation=False, shutdown_timeout=5.0, access_log=None
         )
         await self._runner.setup()
         try:

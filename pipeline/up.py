@@ -21,28 +21,8 @@ from . import admin, broker
 from .auth import issue_token
 from .catalog import Catalog
 from .exceptions import HeraldError
+from .localstack import simulator_env
 from .settings import Settings
-
-
-def simulator_env(sim_port: int, smtp_port: int, host: str = "127.0.0.1") -> dict[str, str]:
-    """Point every provider adapter at the simulator (HTTP and SMTP sink)."""
-    base = f"http://{host}:{sim_port}"
-    env = {
-        name: base
-        for name in (
-            "SENDGRID_BASE_URL", "TWILIO_BASE_URL", "VONAGE_BASE_URL",
-            "WHATSAPP_BASE_URL", "FCM_BASE_URL",
-        )
-    }  # fmt: skip
-    env.update(
-        {
-            "HERALD_SIM_PORT": str(sim_port),
-            "HERALD_SIM_SMTP_PORT": str(smtp_port),
-            "SMTP_HOST": host,
-            "SMTP_PORT": str(smtp_port),
-        }
-    )
-    return env
 
 
 def child_env(settings: Settings, jwt_secret: str) -> dict[str, str]:

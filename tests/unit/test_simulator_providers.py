@@ -178,6 +178,7 @@ async def test_a_good_request_to_every_provider_is_recorded_with_the_contract_ke
         assert [m["provider"] for m in listed] == list(REQUESTS)
         for message in listed:
             assert set(message) == {
+                "seq",  # Herald's addition: a cursor for ?after=
                 "provider",
                 "channel",
                 "to",
@@ -186,6 +187,16 @@ async def test_a_good_request_to_every_provider_is_recorded_with_the_contract_ke
                 "at",
             }
             assert message["providerMessageId"] and message["at"].endswith("Z")
+        assert [m["seq"] for m in listed] == list(range(1, len(REQUESTS) + 1))
+        url = f"{sim.url}/_sim/messages"
+        async with sim.session.get(url, params={"after": "4"}) as resp:
+            assert [m["seq"] for m in await resp.json()] == [5, 6]
+        to = listed[2]["to"]
+        expected = [m["seq"] for m in listed if m["to"] == to and m["seq"] > 1]
+        async with sim.session.get(url, params={"to": to, "after": "1"}) as resp:
+            assert [m["seq"] for m in await resp.json()] == expected and expected
+        async with sim.session.get(url, params={"after": "x"}) as resp:
+            assert resp.status == 400
         assert {m["provider"]: m["channel"] for m in listed} == {
             "sendgrid": "email",
             "twilio": "sms",

@@ -1,0 +1,66 @@
+"""Nothing lost when a worker is killed: two workers, a stream through the batching (email)
+and the non-batching (SMS) lanes, kill -9 of one of them at random moments, restart; the
+simulator's count says 0 lost, and every duplicate is a send the pipeline named in doubt.
+
+`herald bench kill` runs the same drill for many rounds (see bench/README.md)."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from pipeline.codecs import AvroCodec, SchemaSet
+from pipeline.drill import Drill
+from pipeline.settings import Settings
+
+from .harness import Stack, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROUNDS = int(os.environ.get("HERALD_DRILL_ROUNDS", "3"))
+MESSAGES = int(os.environ.get("HERALD_DRILL_MESSAGES", "400"))
+
+
+@pytest.fixture
+def two_workers(stack: Stack) -> Iterator[list[str]]:
+    """The session's worker plus a second one in the same group; the second stops after."""
+    stack.clear_faults()
+    stack.start("worker-2", timeout=180)
+    # Calls take a while, so that some are in flight when the worker dies.
+    for provider in ("sendgrid", "twilio"):
+        stack.fault(provider, latencyMs=30)
+    try:
+        yield ["worker", "worker-2"]
+    finally:
+        stack.clear_faults()
+        stack.stop("worker-2")
+        if stack.pid("worker") is None:
+            stack.start("worker")
+        ready = f"{stack.api}/readyz"
+        wait_for(lambda: httpx.get(ready, timeout=2).status_code == 200, 120)
+
+
+def test_killed_workers_lose_nothing_and_repeat_only_sends_in_doubt(
+    stack: Stack, kafka: str, two_workers: list[str]
+) -> None:
+    codec = AvroCodec(SchemaSet.from_dir(Settings().schemas_dir))
+    seed = random.randrange(1 << 30)
+    lines: list[str] = []
+    drill = Drill(stack, two_workers, kafka, codec, messages=MESSAGES, quiet_s=30.0,
+                  rng=random.Random(seed), log=lines.append)  # fmt: skip
+    results = [drill.round(n) for n in range(1, ROUNDS + 1)]
+    summary = [r.as_dict() for r in results]
+    print(f"kill drill, seed {seed}:", *summary, sep="\n  ")  # the counts, in the test output
+    for r in results:
+        assert r.lost == [], f"round {r.round} (seed {seed}) lost {len(r.lost)}: {r.lost[:10]}"
+        assert r.unexplained == [], (
+            f"round {r.round} (seed {seed}): sent twice without being named in doubt: "
+            f"{r.unexplained[:10]}"
+        )
+        assert r.dead_ends == {}, f"round {r.round}: {r.dead_ends}"
+    # The drill really killed something with messages still to send.
+    assert all(0 < r.killed_after < r.messages for r in results), summary
