@@ -15,11 +15,7 @@ STAGE = "ingest"
 
 async def ingest(stream: Any, rt: Runtime, stage: Stage) -> None:
     """Validate, dedup, check consent, render and route each notification request."""
-
-    async def handle(events: list[Any]) -> None:
-        await rt.each(events, stage.name, lambda event: handle_one(rt, event.message))
-
-    await stage.run(stream, handle)
+    await stage.run(stream, rt.per_record(stage.name, lambda message: handle_one(rt, message)))
 
 
 async def handle_one(rt: Runtime, message: Any) -> None:

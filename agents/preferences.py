@@ -13,11 +13,7 @@ STAGE = "preferences"
 
 async def preferences(stream: Any, rt: Runtime, stage: Stage) -> None:
     """Keep the preferences table equal to the latest record per tenant:userId."""
-
-    async def handle(events: list[Any]) -> None:
-        await rt.each(events, stage.name, lambda event: handle_one(rt, event.message))
-
-    await stage.run(stream, handle)
+    await stage.run(stream, rt.per_record(stage.name, lambda message: handle_one(rt, message)))
 
 
 async def handle_one(rt: Runtime, message: Any) -> None:

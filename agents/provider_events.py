@@ -15,11 +15,7 @@ STAGE = "provider-events"
 
 async def provider_events(stream: Any, rt: Runtime, stage: Stage) -> None:
     """Turn each ProviderEvent into the NotificationStatus it means, if any."""
-
-    async def handle(events: list[Any]) -> None:
-        await rt.each(events, stage.name, lambda event: handle_one(rt, event.message))
-
-    await stage.run(stream, handle)
+    await stage.run(stream, rt.per_record(stage.name, lambda message: handle_one(rt, message)))
 
 
 async def handle_one(rt: Runtime, message: Any) -> None:

@@ -13,11 +13,7 @@ STAGE = "scheduler"
 
 async def schedule_agent(stream: Any, rt: Runtime, stage: Stage) -> None:
     """Apply SCHEDULE, FIRED and CANCEL records to the schedule table."""
-
-    async def handle(events: list[Any]) -> None:
-        await rt.each(events, stage.name, lambda event: apply(rt, event.message))
-
-    await stage.run(stream, handle)
+    await stage.run(stream, rt.per_record(stage.name, lambda message: apply(rt, message)))
 
 
 async def apply(rt: Runtime, message: Any) -> None:

@@ -122,6 +122,16 @@ class Runtime:
                 results.append((event, result))
         return results
 
+    def per_record(
+        self, stage: str, handle: Callable[[Any], Awaitable[None]]
+    ) -> Callable[[list[Any]], Awaitable[None]]:
+        """A batch handler that calls `handle(message)` for each record (see `each`)."""
+
+        async def handle_batch(events: list[Any]) -> None:
+            await self.each(events, stage, lambda event: handle(event.message))
+
+        return handle_batch
+
     async def produce(self, sink: Any, key: Any, value: Any) -> Any:
         """Produce one record; its delivery joins the current batch's effects."""
         fut = await sink.send(key=key, value=value)
