@@ -227,9 +227,15 @@ def start(settings: Settings, *, timeout: float = 90.0) -> str:
 
 
 def _cluster_id() -> str:
+    """A random Kafka cluster id: a UUID in URL-safe base64, as `kafka-storage random-uuid`
+    prints it. Like Kafka's own, never starting with "-", which the storage tool would
+    read as an option (one id in 64 did, and the broker then failed to format)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _metadata_ready(bootstrap: str) -> bool:

@@ -52,3 +52,11 @@ def test_status_of_a_home_without_a_broker(tmp_path: Path) -> None:
     settings = Settings.from_env({}, home=tmp_path, kafka_port=1)
     assert not broker.is_running(settings)
     assert broker.stop(settings) is False
+
+
+def test_a_cluster_id_never_looks_like_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The storage tool reads an id starting with "-" as an option and refuses to format.
+    ids = iter([b"\xf8" + bytes(15), b"\x01" * 16])  # base64 of the first starts with "-"
+    monkeypatch.setattr(broker.uuid, "uuid4", lambda: type("U", (), {"bytes": next(ids)})())
+    cluster_id = broker._cluster_id()
+    assert cluster_id == "AQEBAQEBAQEBAQEBAQEBAQ" and not cluster_id.startswith("-")
