@@ -12,16 +12,19 @@ never sent, never dead-lettered, their offsets committed all the same. Two cause
    so nothing drops them; it then reads the jump from the committed offset to the
    stale records as a gap in the log (as compaction or transaction markers leave),
    marks the offsets in between acknowledged, and the next commit moves past them.
-2. **A stale read offset.** After a seek Faust resets its read offset only for the
-   partitions that have a committed offset; the others keep the offset of a record
-   it fetched and never delivered, so the records the fetcher reads again from the
-   start are dropped as "already read", and the commit moves past them.
+2. **Partitions without a committed offset.** A seek to committed offsets leaves
+   them where the last fetch left them, so records fetched and handed to a stream
+   while its flow was stopped (during the rebalance) are skipped and never read
+   again; and Faust keeps their stale read offset, so records read again from the
+   start are dropped as "already read". The commit then moves past all of them.
 
-The fixes: the consumer thread counts its seeks to committed offsets and stamps each
-fetch with the count at the moment the fetch returned (both happen in that thread,
-one at a time, so the order is exact); the event loop stops delivering a batch as
-soon as a seek happened after it was fetched (the seek put the positions back, so
-the fetcher reads those records again). And every seek to committed offsets forgets the read offsets
+The fixes: the consumer thread counts its seeks to committed offsets, with the
+partitions each one moved, and stamps each fetch with the count at the moment it
+returned (fetch and seek run in that thread one at a time, so the order is exact);
+the event loop does not deliver a record whose partition a seek moved after its
+fetch (the seek put the position back, so the fetcher reads it again). A seek to
+committed offsets also puts every stream partition without a committed offset back
+to its beginning (so its records are read again too) and forgets the read offsets
 of the stream partitions. Applied by `create_app`, never at import time, only to
 the pinned Faust version these were written against.
 """
@@ -142,8 +145,16 @@ def apply() -> None:
         async def seek_and_count() -> Any:
             async with exclusive(self):
                 result = await consumer.seek_to_committed()
-                # aiokafka moves only the partitions with a committed offset above 0
-                SeekEpoch.seeked(self, (tp for tp, offset in result.items() if offset))
+                # aiokafka moves only the partitions with a committed offset above 0; a
+                # stream partition without one goes back to its beginning (nothing of it
+                # is known done), so that its records are read again as well.
+                fresh = [
+                    tp for tp, offset in result.items()
+                    if not offset and not self.consumer._is_changelog_tp(tp)
+                ]  # fmt: skip
+                if fresh:
+                    await consumer.seek_to_beginning(*fresh)
+                SeekEpoch.seeked(self, [*(tp for tp, o in result.items() if o), *fresh])
             return result
 
         return await self.call_thread(seek_and_count)
