@@ -6,4 +6,4 @@ test:
 unit:
 	./test.sh -m unit
 lint:
-	.venv/bin/ruff check pipeline agents tests bench && .venv/bin/mypy
+	.venv/bin/ruff check pipeline agents herald tests bench && .venv/bin/mypy

@@ -8,13 +8,13 @@ cd "$(dirname "$0")"
 source ./scripts/setup.sh
 
 echo "== ruff"
-.venv/bin/ruff check pipeline agents tests bench
-.venv/bin/ruff format --check pipeline agents tests bench
+.venv/bin/ruff check pipeline agents herald tests bench
+.venv/bin/ruff format --check pipeline agents herald tests bench
 echo "== mypy"
 .venv/bin/mypy
 echo "== fetch Kafka ${HERALD_KAFKA_VERSION:-} jars (cached under .herald/)"
 HERALD_HOME=.herald .venv/bin/python -c "
-from pipeline import broker; from pipeline.settings import Settings
+from pipeline.kafka import broker; from pipeline.settings import Settings
 print(broker.fetch(Settings.from_env()))"
 echo "== pytest"
 .venv/bin/python -m pytest -p no:cacheprovider "$@"

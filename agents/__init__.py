@@ -1,5 +1,5 @@
 """One module per topology stage: thin agents that decode, call `pipeline`, emit.
 
 Agents are plain async functions taking their dependencies as arguments;
-`pipeline.topology.wire` binds them to the app. Nothing is registered here.
+`herald.topology.wire` binds them to the app. Nothing is registered here.
 """

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipeline.batches import Stage
-from pipeline.ids import message_id_for_offset, message_key, user_key
-from pipeline.ingest import plan_request
+from pipeline.domain.ids import message_id_for_offset, message_key, user_key
+from pipeline.domain.planning import plan_request
+from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime
 
 STAGE = "ingest"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.batches import Stage
+from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime
 
 STAGE = "preferences"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.batches import Stage
-from pipeline.ids import message_key
+from pipeline.domain.ids import message_key
+from pipeline.domain.state import status_for_event
+from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime
-from pipeline.state import status_for_event
 
 STAGE = "provider-events"
 

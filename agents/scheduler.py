@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline import scheduler
-from pipeline.batches import Stage
+from pipeline.domain import schedule as scheduler
+from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime
 
 STAGE = "scheduler"

@@ -4,7 +4,7 @@ Per batch, in the order that keeps the promise (nothing lost, a duplicate only
 where a crash left a call in doubt):
 
 1. decode each dispatch and ask the send ledger what to do with it
-   (`pipeline.ledger.verdict`): send, skip, report SENT again, or, when a
+   (`pipeline.domain.ledger.verdict`): send, skip, report SENT again, or, when a
    previous worker stopped during the call, resend or give up *in doubt*;
 2. record PROCESSING;
 3. call the providers (micro-batches where the provider has a batch API), only
@@ -26,16 +26,25 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import effects, ledger, scheduler
-from pipeline.batches import Stage
-from pipeline.catalog import dispatch_topic
-from pipeline.delivery import Outcome, Step, deliver, deliver_batch, message_for, next_step
+from pipeline.domain import ledger
+from pipeline.domain import schedule as scheduler
+from pipeline.domain.ledger import Verdict
+from pipeline.domain.planning import render_dispatch
+from pipeline.domain.records import status_record
+from pipeline.domain.resilience import CircuitState
+from pipeline.domain.routing import lane_for
 from pipeline.exceptions import ValidationError
-from pipeline.ingest import render_dispatch
-from pipeline.ledger import Verdict
-from pipeline.records import status_record
-from pipeline.resilience import CircuitState
-from pipeline.routing import lane_for
+from pipeline.kafka import effects
+from pipeline.kafka.batches import Stage
+from pipeline.kafka.catalog import dispatch_topic
+from pipeline.providers.delivery import (
+    Outcome,
+    Step,
+    deliver,
+    deliver_batch,
+    message_for,
+    next_step,
+)
 from pipeline.runtime import Runtime, in_event
 
 MAX_BATCH = 1000  # SendGrid: personalizations per request

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.batches import Stage
-from pipeline.ids import message_key
+from pipeline.domain.ids import message_key
+from pipeline.domain.state import apply_status
+from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime, in_event
-from pipeline.state import apply_status
 
 STAGE = "status"
 

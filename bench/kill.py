@@ -5,7 +5,7 @@
 
 Starts its own single-node broker on free ports in a temporary HERALD_HOME, the
 provider simulator and `--workers` workers in one consumer group, then runs
-`pipeline.drill.Drill` rounds: each produces `--messages` requests through the
+`pipeline.devstack.drill.Drill` rounds: each produces `--messages` requests through the
 email (SendGrid micro-batches) and SMS (one call each) lanes, urgent and bulk,
 kills a random worker with SIGKILL once a random 5 to 80 % has reached the
 simulator, restarts it, and counts per recipient at the simulator. `--latency-ms`
@@ -31,11 +31,11 @@ from typing import Any
 
 import httpx
 
-from pipeline import admin, broker
-from pipeline.catalog import Catalog
-from pipeline.codecs import AvroCodec, SchemaSet
-from pipeline.drill import Drill, RoundResult
-from pipeline.localstack import LocalStack, free_port, stack_env
+from pipeline.devstack.drill import Drill, RoundResult
+from pipeline.devstack.processes import LocalStack, free_port, stack_env
+from pipeline.kafka import admin, broker
+from pipeline.kafka.catalog import Catalog
+from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.settings import PROJECT_ROOT, Settings
 
 

@@ -52,13 +52,13 @@ from confluent_kafka import (
 from confluent_kafka import libversion as librdkafka_version
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from pipeline import admin, broker
-from pipeline.catalog import PREFERENCES, REQUESTS, STATUS, Catalog, dispatch_topic
-from pipeline.codecs import AvroCodec, SchemaSet
-from pipeline.localstack import LocalStack as Stack
-from pipeline.localstack import free_port, stack_env
+from herald.topology import CHANNELS, LANES
+from pipeline.devstack.processes import LocalStack as Stack
+from pipeline.devstack.processes import free_port, stack_env
+from pipeline.kafka import admin, broker
+from pipeline.kafka.catalog import PREFERENCES, REQUESTS, STATUS, Catalog, dispatch_topic
+from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.settings import PROJECT_ROOT, Settings
-from pipeline.topology import CHANNELS, LANES
 
 TENANT = "bench"
 TEMPLATE = "booking-confirmation"
@@ -68,7 +68,7 @@ DATA = {
 }  # fmt: skip
 RAW_PARTITIONS = 6
 LINGER_MS = 5
-FAUST_MAX_BATCH = 256 * 1024  # what pipeline/app.py gives Faust's (aiokafka) producer
+FAUST_MAX_BATCH = 256 * 1024  # what pipeline/kafka/app.py gives Faust's (aiokafka) producer
 # Statuses after which a message will never become SENT in this pipeline version.
 DEAD_ENDS = {"FAILED", "DLQ", "BLOCKED", "CANCELLED", "BOUNCED"}
 MB = 1_000_000

@@ -1,7 +1,7 @@
 """What the agents and the HTTP ingress share: sinks, tables, providers, metrics.
 
-Built by `pipeline.topology.wire` and passed to every agent. Every record it
-produces joins the current batch's effects (`pipeline.effects`), so the batch
+Built by `herald.topology.wire` and passed to every agent. Every record it
+produces joins the current batch's effects (`pipeline.kafka.effects`), so the batch
 loop can wait for the broker before it acknowledges the batch.
 """
 
@@ -17,17 +17,17 @@ from typing import Any, TypeVar
 import structlog
 from faust import streams as faust_streams
 
-from .batches import Ownership, Stage
-from .codecs import AvroCodec
-from .effects import track
-from .exceptions import DecodeError
-from .ids import message_key
-from .metrics import Metrics
-from .providers.base import Provider
-from .records import dead_letter
-from .resilience import CircuitBreaker, RetryPolicy, TokenBucket
-from .settings import Settings
-from .templates import TemplateCatalog
+from pipeline.domain.ids import message_key
+from pipeline.domain.records import dead_letter
+from pipeline.domain.resilience import CircuitBreaker, RetryPolicy, TokenBucket
+from pipeline.domain.templates import TemplateCatalog
+from pipeline.exceptions import DecodeError
+from pipeline.kafka.batches import Ownership, Stage
+from pipeline.kafka.codecs import AvroCodec
+from pipeline.kafka.effects import track
+from pipeline.metrics import Metrics
+from pipeline.providers.base import Provider
+from pipeline.settings import Settings
 
 log = structlog.get_logger("herald")
 T = TypeVar("T")

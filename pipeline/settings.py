@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .exceptions import ConfigError
+from pipeline.exceptions import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

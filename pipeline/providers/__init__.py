@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import aiohttp
 
-from ..settings import Settings
-from .base import Accepted, Message, Provider, WhatsAppTemplate
-from .fcm import Fcm, ServiceAccountToken, StaticToken, TokenProvider
-from .sendgrid import SendGrid
-from .smtp import Smtp
-from .twilio import TwilioSms, TwilioWhatsApp
-from .vonage import Vonage
-from .whatsapp import WhatsAppCloud
+from pipeline.providers.base import Accepted, Message, Provider, WhatsAppTemplate
+from pipeline.providers.fcm import Fcm, ServiceAccountToken, StaticToken, TokenProvider
+from pipeline.providers.sendgrid import SendGrid
+from pipeline.providers.smtp import Smtp
+from pipeline.providers.twilio import TwilioSms, TwilioWhatsApp
+from pipeline.providers.vonage import Vonage
+from pipeline.providers.whatsapp import WhatsAppCloud
+from pipeline.settings import Settings
 
 __all__ = [
     "Accepted",

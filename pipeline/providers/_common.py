@@ -9,10 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from ..exceptions import (
-    ProviderTimeout,
-    TransientError,
-)
+from pipeline.exceptions import ProviderTimeout, TransientError
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:

@@ -27,7 +27,7 @@ import aiohttp
 import jwt
 import orjson
 
-from ..exceptions import (
+from pipeline.exceptions import (
     ConfigError,
     DeliveryError,
     InvalidData,
@@ -36,8 +36,8 @@ from ..exceptions import (
     RecipientUnreachable,
     TransientError,
 )
-from ._common import response_json, retry_after, transport_error
-from .base import Accepted, Message
+from pipeline.providers._common import response_json, retry_after, transport_error
+from pipeline.providers.base import Accepted, Message
 
 MAX_PAYLOAD_BYTES = 4096
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"

@@ -18,14 +18,9 @@ from typing import Any
 
 import aiohttp
 
-from ..exceptions import (
-    InvalidData,
-    ProviderAuthError,
-    RateLimited,
-    TransientError,
-)
-from ._common import transport_error
-from .base import Accepted, Message
+from pipeline.exceptions import InvalidData, ProviderAuthError, RateLimited, TransientError
+from pipeline.providers._common import transport_error
+from pipeline.providers.base import Accepted, Message
 
 TEXT_TAG, HTML_TAG = "-herald-text-", "-herald-html-"
 MAX_PERSONALIZATIONS = 1000

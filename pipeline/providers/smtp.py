@@ -22,7 +22,7 @@ from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
-from ..exceptions import (
+from pipeline.exceptions import (
     DeliveryError,
     InvalidData,
     ProviderAuthError,
@@ -30,7 +30,7 @@ from ..exceptions import (
     RecipientUnreachable,
     TransientError,
 )
-from .base import Accepted, Message
+from pipeline.providers.base import Accepted, Message
 
 UNREACHABLE_AT_RCPT = frozenset({550, 551, 553})
 AUTH_CODES = frozenset({530, 534, 535, 538})

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from ..exceptions import (
+from pipeline.exceptions import (
     DeliveryError,
     InvalidData,
     ProviderAuthError,
@@ -33,8 +33,8 @@ from ..exceptions import (
     RecipientUnreachable,
     TransientError,
 )
-from ._common import response_json, retry_after, transport_error
-from .base import Accepted, Message
+from pipeline.providers._common import response_json, retry_after, transport_error
+from pipeline.providers.base import Accepted, Message
 
 TRANSIENT_CODES = frozenset({20429, 63018})
 AUTH_CODES = frozenset({20003})

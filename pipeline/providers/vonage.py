@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from ..exceptions import (
+from pipeline.exceptions import (
     DeliveryError,
     InvalidData,
     ProviderAuthError,
@@ -26,8 +26,8 @@ from ..exceptions import (
     RecipientUnreachable,
     TransientError,
 )
-from ._common import response_json, retry_after, transport_error
-from .base import Accepted, Message
+from pipeline.providers._common import response_json, retry_after, transport_error
+from pipeline.providers.base import Accepted, Message
 
 # Throttled (1), internal error (5), too many binds (10).
 TRANSIENT_STATUSES = frozenset({"1", "5", "10"})

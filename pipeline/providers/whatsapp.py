@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from ..exceptions import (
+from pipeline.exceptions import (
     DeliveryError,
     InvalidData,
     ProviderAuthError,
@@ -26,8 +26,8 @@ from ..exceptions import (
     RecipientUnreachable,
     TransientError,
 )
-from ._common import response_json, retry_after, transport_error
-from .base import Accepted, Message
+from pipeline.providers._common import response_json, retry_after, transport_error
+from pipeline.providers.base import Accepted, Message
 
 # Throughput (130429), pair rate limit (131056), app (4) and account (80007) limits,
 # generic (131000) and service unavailable (133004): back off and retry.

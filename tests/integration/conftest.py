@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import admin, broker
-from pipeline.catalog import Catalog
 from pipeline.exceptions import BrokerError
+from pipeline.kafka import admin, broker
+from pipeline.kafka.catalog import Catalog
 from pipeline.settings import Settings
 
 from .harness import Stack, free_port, stack_env

@@ -1,5 +1,5 @@
 """Helpers for integration tests over a real broker: the local stack of child processes
-(simulator and workers, `pipeline.localstack`) with what tests ask of it."""
+(simulator and workers, `pipeline.devstack.processes`) with what tests ask of it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from pipeline.auth import issue_token
-from pipeline.localstack import LocalStack, free_port, herald_cmd, stack_env, wait_for
+from pipeline.devstack.processes import LocalStack, free_port, herald_cmd, stack_env, wait_for
+from pipeline.http.auth import issue_token
 
 __all__ = ["Stack", "free_port", "herald_cmd", "stack_env", "wait_for"]
 

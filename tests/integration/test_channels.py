@@ -14,8 +14,8 @@ import pytest
 from aiokafka.partitioner import murmur2
 from confluent_kafka import Producer
 
-from pipeline.catalog import REQUESTS
-from pipeline.kafkaio import producer_config
+from pipeline.kafka.catalog import REQUESTS
+from pipeline.kafka.io import producer_config
 
 from .harness import Stack, wait_for
 from .test_pipeline import DATA, codec, history, post, unique

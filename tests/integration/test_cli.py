@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.auth import TokenVerifier
+from pipeline.http.auth import TokenVerifier
 from pipeline.settings import Settings
 
 from .harness import Stack, herald_cmd

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from pipeline.codecs import AvroCodec, SchemaSet
-from pipeline.drill import Drill
+from pipeline.devstack.drill import Drill
+from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.settings import Settings
 
 from .harness import Stack, wait_for

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from pipeline.catalog import AUDIT, DLQ, PREFERENCES, REQUESTS, STATUS
-from pipeline.codecs import AvroCodec, SchemaSet
-from pipeline.kafkaio import producer_config
+from pipeline.kafka.catalog import AUDIT, DLQ, PREFERENCES, REQUESTS, STATUS
+from pipeline.kafka.codecs import AvroCodec, SchemaSet
+from pipeline.kafka.io import producer_config
 from pipeline.settings import Settings
 
 from .harness import Stack, herald_cmd, wait_for

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.catalog import DLQ
+from pipeline.kafka.catalog import DLQ
 
 from .harness import Stack
 from .test_pipeline import codec, history, post, read_topic, request_body, unique

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline import broker
+from pipeline.kafka import broker
 from pipeline.settings import Settings
 
 from .harness import free_port, herald_cmd, wait_for

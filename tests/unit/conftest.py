@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.codecs import AvroCodec, SchemaSet
+from pipeline.domain.templates import TemplateCatalog
+from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.settings import Settings
-from pipeline.templates import TemplateCatalog
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 AT = "2026-11-28T10:00:00.000Z"

@@ -13,10 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from pipeline.exceptions import AuthError, ValidationError
+from pipeline.http.webhooks import verify_and_parse
 from pipeline.settings import Settings
-from pipeline.simulator import SIM_STATE, SimulatorState, build_simulator
-from pipeline.smtp_sink import start_smtp_sink, stop_smtp_sink
-from pipeline.webhooks import verify_and_parse
+from pipeline.simulator.server import SIM_STATE, SimulatorState, build_simulator
+from pipeline.simulator.smtp_sink import start_smtp_sink, stop_smtp_sink
 
 
 @dataclass

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from pipeline import effects, faust_fixes, ledger
-from pipeline.batches import Ownership, Stage
-from pipeline.effects import Effects
+from pipeline.domain import ledger
+from pipeline.domain.ledger import Verdict
+from pipeline.domain.records import status_record
+from pipeline.domain.state import apply_status
 from pipeline.exceptions import NotAcknowledged
-from pipeline.ledger import Verdict
-from pipeline.records import status_record
-from pipeline.state import apply_status
+from pipeline.kafka import effects, faust_fixes
+from pipeline.kafka.batches import Ownership, Stage
+from pipeline.kafka.effects import Effects
 
 pytestmark = pytest.mark.unit
 

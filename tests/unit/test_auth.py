@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from pipeline.auth import Principal, TokenVerifier, issue_token
 from pipeline.exceptions import AuthError, ConfigError, ScopeError
+from pipeline.http.auth import Principal, TokenVerifier, issue_token
 
 pytestmark = pytest.mark.unit
 

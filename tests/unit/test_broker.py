@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import broker
 from pipeline.exceptions import BrokerError
+from pipeline.kafka import broker
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.unit

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from pipeline import catalog as names
-from pipeline.catalog import Catalog, TopicSpec
-from pipeline.codecs import SchemaSet
-from pipeline.kafkaio import key_for
+from herald.topology import Topology
+from herald.worker import BuiltWorker, build_worker
+from pipeline.kafka import catalog as names
+from pipeline.kafka.catalog import Catalog, TopicSpec
+from pipeline.kafka.codecs import SchemaSet
+from pipeline.kafka.io import key_for
 from pipeline.settings import Settings
-from pipeline.topology import Topology
-from pipeline.worker import BuiltWorker, build_worker
 
 pytestmark = pytest.mark.unit
 

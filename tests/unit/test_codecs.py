@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from pipeline.codecs import HEADER_LEN, MAGIC, AvroCodec, Schema, SchemaSet, load_schema
 from pipeline.exceptions import CatalogError, DecodeError, ValidationError
+from pipeline.kafka.codecs import HEADER_LEN, MAGIC, AvroCodec, Schema, SchemaSet, load_schema
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.unit

@@ -9,24 +9,24 @@ from typing import Any
 
 import pytest
 
-from pipeline import catalog as topics
-from pipeline.catalog import Catalog
-from pipeline.codecs import AvroCodec
-from pipeline.compliance import evaluate_consent
-from pipeline.exceptions import TemplateError, ValidationError
-from pipeline.ids import (
+from pipeline.domain.compliance import evaluate_consent
+from pipeline.domain.ids import (
     message_id_for_idempotency_key,
     message_id_for_offset,
     message_key,
     user_key,
 )
-from pipeline.ingest import plan_request
-from pipeline.kafkaio import key_for
-from pipeline.records import dead_letter, status_record
-from pipeline.routing import lane_for, route_channels
+from pipeline.domain.planning import plan_request
+from pipeline.domain.records import dead_letter, status_record
+from pipeline.domain.routing import lane_for, route_channels
+from pipeline.domain.state import apply_status, public_view
+from pipeline.domain.templates import Template, TemplateCatalog
+from pipeline.exceptions import TemplateError, ValidationError
+from pipeline.kafka import catalog as topics
+from pipeline.kafka.catalog import Catalog
+from pipeline.kafka.codecs import AvroCodec
+from pipeline.kafka.io import key_for
 from pipeline.settings import Settings
-from pipeline.state import apply_status, public_view
-from pipeline.templates import Template, TemplateCatalog
 
 pytestmark = pytest.mark.unit
 

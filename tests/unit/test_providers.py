@@ -17,7 +17,7 @@ from pipeline.exceptions import InvalidData, ProviderAuthError, TransientError
 from pipeline.providers import Accepted, Message, SendGrid
 from pipeline.providers.sendgrid import classify
 from pipeline.settings import Settings
-from pipeline.simulator import build_simulator
+from pipeline.simulator.server import build_simulator
 
 pytestmark = pytest.mark.unit
 

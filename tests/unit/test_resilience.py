@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.delivery import Outcome, next_step
+from pipeline.domain.resilience import CircuitBreaker, CircuitState, RetryPolicy, TokenBucket
 from pipeline.exceptions import (
     CircuitOpen,
     InvalidData,
@@ -15,9 +15,9 @@ from pipeline.exceptions import (
     RecipientUnreachable,
     TransientError,
 )
-from pipeline.ingress import prefer_wait
+from pipeline.http.api import prefer_wait
 from pipeline.providers.base import Accepted
-from pipeline.resilience import CircuitBreaker, CircuitState, RetryPolicy, TokenBucket
+from pipeline.providers.delivery import Outcome, next_step
 
 pytestmark = pytest.mark.unit
 

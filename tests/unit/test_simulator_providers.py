@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pipeline.exceptions import ConfigError
 from pipeline.settings import Settings
-from pipeline.simulator import PROVIDERS, Simulator
+from pipeline.simulator.server import PROVIDERS, Simulator
 
 from .simkit import Sim, simulator
 
@@ -454,7 +454,7 @@ async def test_herald_simulator_stops_cleanly_on_a_signal(signum: int) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "pipeline.cli",
+        "herald",
         "simulator",
         env=env,
         stdout=asyncio.subprocess.PIPE,

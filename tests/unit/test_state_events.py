@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.records import status_record
-from pipeline.state import apply_status, status_for_event
+from pipeline.domain.records import status_record
+from pipeline.domain.state import apply_status, status_for_event
 
 pytestmark = pytest.mark.unit
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from pipeline.domain.templates import TemplateCatalog
+from pipeline.domain.validation import RECIPIENT_FIELDS, check_request, normalize_request
 from pipeline.exceptions import TemplateError, ValidationError
-from pipeline.templates import TemplateCatalog
-from pipeline.validation import RECIPIENT_FIELDS, check_request, normalize_request
 
 pytestmark = pytest.mark.unit
 

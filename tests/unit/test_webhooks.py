@@ -18,6 +18,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipeline.exceptions import AuthError, ValidationError
+from pipeline.http.webhooks import (
+    WEBHOOK_PROVIDERS,
+    hub_signature,
+    twilio_signature,
+    verify_and_parse,
+    verify_whatsapp_subscription,
+    vonage_signature,
+)
 from pipeline.providers import (
     Message,
     SendGrid,
@@ -28,14 +36,6 @@ from pipeline.providers import (
     WhatsAppCloud,
 )
 from pipeline.settings import Settings
-from pipeline.webhooks import (
-    WEBHOOK_PROVIDERS,
-    hub_signature,
-    twilio_signature,
-    verify_and_parse,
-    verify_whatsapp_subscription,
-    vonage_signature,
-)
 
 from .simkit import receiver, simulator
 

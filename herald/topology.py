@@ -1,0 +1,176 @@
+"""The whole topology, wired in one place.
+
+::
+
+    herald.notifications.requests ──► [ingest] validate · dedup (idempotency table)
+       key tenant:userId                 · consent (preferences table) · route · render
+                                             │              │                │
+                             herald.audit ◄──┘              │                │
+                                     herald.dispatch.<channel>.<urgent|bulk>  │
+                                              key tenant:userId      ▲   ▲    │
+                                                   │      fallback ──┘   │    │
+                                [send-<channel>-<lane>] send ledger ·    │    │
+                                  rate budget · breaker · failover ·     │    │
+                                  micro-batches          RETRY ──► herald.scheduler
+                                                   │        [scheduler] schedule table,
+                                                   │        a timer fires due entries
+                       herald.notifications.status ◄──────────────────────────┘
+                              key tenant:messageId ◄── [provider-events] ◄──
+                                                   │      herald.provider.events ◄──
+                                [status] fold into the      POST /webhooks/{provider}
+                                notification-state table
+                                (what GET /v1/notifications/{id} reads)
+
+    herald.users.preferences ──► [preferences] preferences table
+    every stage ──► herald.notifications.dlq (original bytes + reason)
+
+Kafka hops are where they buy something: the lane topics re-split traffic by
+channel and priority (a campaign never delays a gate change) and decouple the
+provider's pace from ingest; the scheduler topic makes a waiting retry durable
+without blocking its partition; the status topic is an audience (analysts, the
+query side). Ingest, compliance, enrich and route share a key and run as plain
+functions in one agent (`pipeline.domain.planning.plan_request`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from agents.ingest import ingest
+from agents.preferences import preferences
+from agents.provider_events import provider_events
+from agents.scheduler import fire_due, schedule_agent
+from agents.send import send
+from agents.status import status
+from pipeline.domain.resilience import RetryPolicy
+from pipeline.domain.templates import TemplateCatalog
+from pipeline.kafka import catalog as names
+from pipeline.kafka.app import HeraldApp
+from pipeline.kafka.catalog import Catalog, dispatch_topic
+from pipeline.kafka.codecs import AvroCodec, register_with_faust
+from pipeline.kafka.effects import TrackedTable
+from pipeline.metrics import Metrics
+from pipeline.runtime import Runtime, Sinks, Tables
+from pipeline.settings import Settings
+
+# Every channel has two lanes; a channel is used once the worker has a provider for it.
+CHANNELS = ("email", "sms", "whatsapp", "push")
+LANES = ("urgent", "bulk")
+
+
+@dataclass
+class Topology:
+    """What `wire` built: the runtime the ingress shares, and a self-description."""
+
+    runtime: Runtime
+    agents: dict[str, str] = field(default_factory=dict)  # agent name -> source topic
+    tables: dict[str, str] = field(default_factory=dict)  # table name -> changelog topic
+    sinks: set[str] = field(default_factory=set)
+
+    def describe(self) -> str:
+        lines = ["agents (source topic -> agent):"]
+        lines += [f"  {topic} -> {agent}" for agent, topic in self.agents.items()]
+        lines.append("tables (changelog):")
+        lines += [f"  {t} ({c})" for t, c in self.tables.items()]
+        lines.append("sinks:")
+        lines += [f"  {s}" for s in sorted(self.sinks)]
+        return "\n".join(lines)
+
+
+def wire(
+    app: HeraldApp,
+    settings: Settings,
+    *,
+    topics: Catalog,
+    codec: AvroCodec,
+    templates: TemplateCatalog,
+    metrics: Metrics,
+) -> Topology:
+    """Declare every topic, table and agent of Herald on `app`, with stable names."""
+    codec_names = register_with_faust(codec)
+
+    def source(name: str) -> Any:
+        spec = topics[name]
+        return app.topic(
+            name, key_serializer="raw", value_serializer="raw", partitions=spec.partitions
+        )
+
+    def sink(name: str) -> Any:
+        spec = topics[name]
+        return app.topic(
+            name,
+            key_serializer="raw",
+            value_serializer=codec_names[spec.value],
+            partitions=spec.partitions,
+        )
+
+    def table(name: str, help: str) -> Any:
+        changelog = topics.changelog_for(settings.app_id, name)
+        # A TrackedTable: its changelog writes join the batch's effects (acknowledged
+        # by the broker before the batch's offsets may be committed).
+        tracked = TrackedTable(
+            app, name=name, default=None, partitions=changelog.partitions, help=help,
+            beacon=app.tables.beacon,
+        )  # fmt: skip
+        return app.tables.add(tracked)
+
+    dispatch_names = {(c, lane): dispatch_topic(c, lane) for c in CHANNELS for lane in LANES}
+    sinks = Sinks(
+        requests=sink(names.REQUESTS),
+        status=sink(names.STATUS),
+        dlq=sink(names.DLQ),
+        audit=sink(names.AUDIT),
+        scheduler=sink(names.SCHEDULER),
+        provider_events=sink(names.PROVIDER_EVENTS),
+        dispatch={k: sink(n) for k, n in dispatch_names.items()},
+    )
+    tables = Tables(
+        idempotency=table("idempotency", "tenant:messageId -> where it was first accepted"),
+        preferences=table("preferences", "tenant:userId -> consent per channel and category"),
+        send_ledger=table("send-ledger", "tenant:messageId:channel:attempt -> provider id"),
+        state=table("notification-state", "tenant:messageId -> status, attempts, history"),
+        schedule=table("schedule", "scheduled delivery id -> due time, topic, key, payload"),
+        rate_windows=table("rate-windows", "provider:partition -> token bucket"),
+    )
+    runtime = Runtime(
+        settings, codec, templates, metrics, sinks, tables, ownership=app.ownership,
+        policy=RetryPolicy(scale=settings.retry_scale),
+    )  # fmt: skip
+    topo = Topology(runtime)
+    topo.sinks = {
+        names.REQUESTS, names.STATUS, names.DLQ, names.AUDIT, names.SCHEDULER,
+        names.PROVIDER_EVENTS, *dispatch_names.values(),
+    }  # fmt: skip
+    for t in (
+        "idempotency", "preferences", "send-ledger", "notification-state", "schedule",
+        "rate-windows",
+    ):  # fmt: skip
+        topo.tables[t] = topics.changelog_for(settings.app_id, t).name
+
+    def agent(name: str, topic: str, fn: Callable[..., Awaitable[None]], **kw: Any) -> None:
+        bound = partial(fn, rt=runtime, stage=runtime.stage(name), **kw)
+
+        async def run(stream: Any) -> None:
+            await bound(stream)
+
+        run.__doc__ = fn.__doc__
+        run.__name__ = run.__qualname__ = name.replace("-", "_")
+        app.agent(source(topic), name=name)(run)
+        topo.agents[name] = topic
+
+    agent("ingest", names.REQUESTS, ingest)
+    agent("preferences", names.PREFERENCES, preferences)
+    for (channel, lane), topic in dispatch_names.items():
+        agent(f"send-{channel}-{lane}", topic, send, channel=channel)
+    agent("scheduler", names.SCHEDULER, schedule_agent)
+    agent("provider-events", names.PROVIDER_EVENTS, provider_events)
+    agent("status", names.STATUS, status)
+
+    async def scheduler_tick() -> None:
+        await fire_due(runtime, app)
+
+    app.timer(settings.scheduler_tick_s, name="scheduler-tick")(scheduler_tick)
+    return topo

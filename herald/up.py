@@ -1,0 +1,126 @@
+"""`herald up`: the embedded default. Broker, topics, simulator, one worker; Ctrl-C stops all.
+
+Children run as separate processes (`herald simulator`, `herald worker`) so a
+crash in one is visible and each has its own event loop, exactly as in
+production. A broker this command started is stopped again on exit; one that
+was already running is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from pipeline.devstack.processes import simulator_env
+from pipeline.exceptions import HeraldError
+from pipeline.http.auth import issue_token
+from pipeline.kafka import admin, broker
+from pipeline.kafka.catalog import Catalog
+from pipeline.settings import Settings
+
+
+def child_env(settings: Settings, jwt_secret: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "HERALD_HOME": str(settings.home),
+            "HERALD_JWT_SECRET": jwt_secret,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap,
+            "HERALD_HTTP_PORT": str(settings.http_port),
+        }
+    )
+    if not any(k in os.environ for k in ("SENDGRID_BASE_URL", "SMTP_HOST")):
+        # The embedded default: every provider is the simulator.
+        env.update(simulator_env(settings.sim_port, settings.sim_smtp_port, settings.sim_host))
+    return env
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise HeraldError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise HeraldError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def run(settings: Settings) -> int:
+    started_broker = False
+    if settings.uses_local_broker:
+        started_broker = not broker.is_running(settings)
+        print(f"broker: starting Apache Kafka {settings.kafka_version} (KRaft, loopback)...")
+        broker.start(settings)
+    print(f"broker: {settings.bootstrap}")
+    reports = admin.apply(Catalog.load(settings.topics_file), settings.bootstrap)
+    bad = [r for r in reports if r.action == "mismatch"]
+    if bad:
+        for r in bad:
+            print(f"topic mismatch: {r.name}: {r.detail}", file=sys.stderr)
+        return 1
+    print(f"topics: {len(reports)} ready")
+
+    jwt_secret = settings.jwt_secret or secrets.token_urlsafe(48)
+    env = child_env(settings, jwt_secret)
+    Path(settings.home).mkdir(parents=True, exist_ok=True)
+    herald = [sys.executable, "-m", "herald"]
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        sim = subprocess.Popen([*herald, "simulator"], env=env)
+        children.append(sim)
+        wait_http(f"{settings.sim_base_url}/_sim/messages", 30, sim)
+        print(f"simulator: {settings.sim_base_url} (GET /_sim/messages)")
+        worker = subprocess.Popen([*herald, "worker"], env=env)
+        children.append(worker)
+        wait_http(f"{settings.api_base_url}/readyz", 120, worker)
+        token = issue_token(
+            jwt_secret, "demo",
+            "notifications:send notifications:read users:manage templates:manage "
+            "analytics:read",
+        )  # fmt: skip
+        print(f"api: {settings.api_base_url}  (metrics: {settings.api_base_url}/metrics)")
+        print("development token (tenant demo):")
+        print(token)
+        print("Ctrl-C stops everything.", flush=True)
+        _wait_for_signal(children)
+    finally:
+        for proc in children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in children:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if started_broker:
+            broker.stop(settings)
+            print("broker: stopped")
+    return 0
+
+
+def _wait_for_signal(children: list[subprocess.Popen[bytes]]) -> None:
+    stop = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    while not stop:
+        for proc in children:
+            if proc.poll() is not None:
+                print(f"{proc.args!r} exited with {proc.returncode}; stopping", file=sys.stderr)
+                return
+        time.sleep(0.5)

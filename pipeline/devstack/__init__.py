@@ -1,0 +1,1 @@
+"""Local processes (simulator and workers as children) and the kill drill."""

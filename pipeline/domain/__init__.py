@@ -1,0 +1,1 @@
+"""Domain rules: pure functions and value objects, no I/O."""

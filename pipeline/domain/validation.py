@@ -1,0 +1,145 @@
+"""Validation of notification requests, shared by the HTTP ingress and the ingest stage.
+
+`normalize_request` turns an HTTP JSON body into a NotificationRequest record
+(the tenant comes from the token, never from the body); `check_request` checks
+the content of a record however it arrived. Both raise `ValidationError` with
+one entry per bad field, which the HTTP layer turns into problem+json and the
+ingest stage into a dead letter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipeline.clock import parse_time
+from pipeline.domain.templates import Template, TemplateCatalog
+from pipeline.exceptions import ValidationError
+
+PRIORITIES = ("high", "standard", "marketing")
+CHANNELS = ("email", "sms", "whatsapp", "push")
+MODES = ("fallback", "all")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+ID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+RECIPIENT_FIELDS = ("userId", "email", "phone", "whatsapp", "pushTokens", "locale", "timezone")
+REQUEST_FIELDS = (
+    "messageId", "recipient", "template", "data", "priority", "channels", "mode",
+    "sendAt", "webhookUrl", "metadata",
+)  # fmt: skip
+
+
+def normalize_request(body: Any, tenant: str, message_id: str) -> dict[str, Any]:
+    """An HTTP body as a NotificationRequest record (shape only; see `check_request`)."""
+    if not isinstance(body, Mapping):
+        raise ValidationError("the body must be a JSON object")
+    errors = [
+        {"field": key, "message": "unknown field"}
+        for key in body
+        if key not in REQUEST_FIELDS and key != "tenant"
+    ]
+    if "tenant" in body and body["tenant"] != tenant:
+        errors.append({"field": "tenant", "message": "the tenant comes from the token"})
+    recipient = body.get("recipient")
+    if not isinstance(recipient, Mapping):
+        errors.append({"field": "recipient", "message": "required object"})
+        recipient = {}
+    errors += [
+        {"field": f"recipient.{key}", "message": "unknown field"}
+        for key in recipient
+        if key not in RECIPIENT_FIELDS
+    ]
+    for key in ("data", "metadata"):
+        if key in body and not isinstance(body[key], Mapping):
+            errors.append({"field": key, "message": "must be an object"})
+    if errors:
+        raise ValidationError("invalid notification request", errors)
+    data = dict(body.get("data") or {})
+    for key, value in data.items():
+        if isinstance(value, (dict, list)):
+            errors.append({"field": f"data.{key}", "message": "values must be scalars"})
+    metadata = body.get("metadata") or {}
+    for key, value in metadata.items():
+        if not isinstance(value, str):
+            errors.append({"field": f"metadata.{key}", "message": "values must be strings"})
+    if errors:
+        raise ValidationError("invalid notification request", errors)
+    return {
+        "messageId": message_id,
+        "tenant": tenant,
+        "recipient": {key: recipient.get(key) for key in RECIPIENT_FIELDS},
+        "template": body.get("template"),
+        "data": data,
+        "priority": body.get("priority", "standard"),
+        "channels": body.get("channels"),
+        "mode": body.get("mode"),
+        "sendAt": body.get("sendAt"),
+        "webhookUrl": body.get("webhookUrl"),
+        "metadata": dict(metadata),
+    }
+
+
+def check_request(record: Mapping[str, Any], templates: TemplateCatalog) -> Template:
+    """Check a NotificationRequest's content; return its template."""
+    errors: list[dict[str, str]] = []
+
+    def bad(field: str, message: str) -> None:
+        errors.append({"field": field, "message": message})
+
+    message_id = record.get("messageId")
+    if message_id is not None and not (isinstance(message_id, str) and ID_RE.match(message_id)):
+        bad("messageId", "1-128 characters of letters, digits and ._:@-")
+    tenant = record.get("tenant")
+    if not (isinstance(tenant, str) and ID_RE.match(tenant)) or ":" in str(tenant):
+        bad("tenant", "required, letters, digits and ._@- only")
+    recipient = record.get("recipient") or {}
+    user_id = recipient.get("userId")
+    if not (isinstance(user_id, str) and ID_RE.match(user_id)):
+        bad("recipient.userId", "required, 1-128 characters of letters, digits and ._:@-")
+    email = recipient.get("email")
+    if email is not None and not (isinstance(email, str) and EMAIL_RE.match(email)):
+        bad("recipient.email", "not an email address")
+    for key in ("phone", "whatsapp"):
+        value = recipient.get(key)
+        if value is not None and not (isinstance(value, str) and E164_RE.match(value)):
+            bad(f"recipient.{key}", "not an E.164 phone number (+ and 7 to 15 digits)")
+    tokens = recipient.get("pushTokens")
+    if tokens is not None and not (
+        isinstance(tokens, list) and all(isinstance(t, str) and t for t in tokens)
+    ):
+        bad("recipient.pushTokens", "must be a list of non-empty strings")
+    if record.get("priority") not in PRIORITIES:
+        bad("priority", f"one of {', '.join(PRIORITIES)}")
+    channels = record.get("channels")
+    if channels is not None:
+        if not isinstance(channels, list) or not channels:
+            bad("channels", "a non-empty list")
+        elif any(c not in CHANNELS for c in channels) or len(set(channels)) != len(channels):
+            bad("channels", f"distinct values of {', '.join(CHANNELS)}")
+    if record.get("mode") not in (None, *MODES):
+        bad("mode", f"one of {', '.join(MODES)}")
+    send_at = record.get("sendAt")
+    if send_at is not None:
+        try:
+            parse_time(str(send_at))
+        except ValueError:
+            bad("sendAt", "an RFC 3339 time with an offset, e.g. 2026-12-01T09:00:00Z")
+    webhook = record.get("webhookUrl")
+    if webhook is not None:
+        try:
+            parts = urlsplit(str(webhook))
+            valid = parts.scheme in ("https", "http") and bool(parts.hostname)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            valid = False
+        if not valid:
+            bad("webhookUrl", "an absolute http(s) URL")
+    if not any(recipient.get(k) for k in ("email", "phone", "whatsapp", "pushTokens")):
+        bad("recipient", "needs at least one contact point: email, phone, whatsapp or pushTokens")
+    template_id = record.get("template")
+    if not isinstance(template_id, str) or not template_id:
+        bad("template", "required")
+    if errors:
+        raise ValidationError("invalid notification request", errors)
+    return templates.check(str(template_id), record.get("data") or {})

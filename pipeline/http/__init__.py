@@ -1,0 +1,1 @@
+"""The HTTP side: the API, its authentication, the provider webhook receivers."""

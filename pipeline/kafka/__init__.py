@@ -1,0 +1,1 @@
+"""The Kafka side: catalog, codecs, admin, the local broker, Faust plumbing."""

@@ -1,0 +1,183 @@
+"""The loop every stage runs: take what has arrived, handle it, wait for its effects, ack.
+
+::
+
+    stream.noack_take(batch_max, batch_window)
+      └─► keep the events this worker still owns (Ownership)
+            └─► handle(events)            every produce and table write is collected
+                  └─► settle              ... and acknowledged by the broker
+                        └─► ack, in order  only now may Faust commit their offsets
+
+A record whose effects the broker refused (or did not acknowledge within
+`HERALD_ACK_TIMEOUT`) goes to the dead letter topic with its original bytes; if
+even that fails, the worker stops rather than commit past it. A stage that raises
+on a batch dead-letters the batch: one bad record never stops a partition.
+
+Ownership: Faust hands a stream every record it fetched, also records fetched
+before a rebalance that are handled after it. Once the rebalance is done (the
+consumer generation moved on), the partition has been sought back to its
+committed offset, so this worker or the partition's new owner reads such a
+record again: handling it here too would send it twice, acknowledging it could
+commit an offset on the wrong side of the seek. A stale event is therefore
+neither handled nor acknowledged. While a rebalance is in progress nothing new
+starts and nothing is acknowledged; the rebalance waits for the batch in hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from pipeline.kafka.effects import Effects, Failure
+
+log = structlog.get_logger("herald")
+
+Handler = Callable[[list[Any]], Awaitable[None]]
+
+
+@dataclass
+class Ownership:
+    """Whether this worker may still act on an event: the Faust app's group membership.
+
+    It also counts the batches being handled (`working()`): a rebalance waits for them
+    (`drain()`, from `HeraldApp`) before it hands the partitions over. So a partition's
+    next owner finds everything the previous owner wrote (the send ledger's outcomes
+    above all: an intent without an outcome then means a worker died during the call,
+    never a rebalance), and no table is ever written by two workers at once (Faust
+    keeps a store's position in its changelog from its own last write).
+    """
+
+    app: Any
+    poll_s: float = 0.05
+    in_flight: int = 0
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._idle.set()
+
+    async def settled(self) -> None:
+        """Return once no rebalance is in progress (Faust sets a flag, it offers no event)."""
+        while self.app.rebalancing:  # noqa: ASYNC110
+            await asyncio.sleep(self.poll_s)
+
+    @property
+    def rebalancing(self) -> bool:
+        return bool(self.app.rebalancing)
+
+    def current(self, event: Any) -> bool:
+        """Was `event` fetched in the current generation (not before the last rebalance)?"""
+        return bool(event.message.generation_id == self.app.consumer_generation_id)
+
+    async def keep(self, events: Sequence[Any]) -> list[Any]:
+        """The events of `events` this worker still owns, once any rebalance is over."""
+        await self.settled()
+        return [e for e in events if self.current(e)]
+
+    @asynccontextmanager
+    async def working(self) -> AsyncIterator[None]:
+        """A batch being handled, that a rebalance waits for.
+
+        Enter it right after `keep()` (no await in between): a rebalance that starts
+        later waits for it. Inside, never wait for a rebalance (that would deadlock);
+        long work checks `rebalancing` and stops early, handing the rest back.
+        """
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self._idle.set()
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait (at most `timeout_s`) for the batches in hand; False if some are still out."""
+        if self.in_flight == 0:
+            return True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            log.warning("rebalance-with-batches-in-hand", batches=self.in_flight)
+            return False
+        return True
+
+    async def give_up(self, reason: BaseException) -> None:
+        """Stop the worker: it cannot go on without committing past lost records."""
+        log.error("worker-stops", reason=type(reason).__name__, error=str(reason)[:300])
+        await self.app.crash(reason)
+
+
+class Stage:
+    """One stage's batch loop, with what it needs to dead-letter and acknowledge.
+
+    `dead_letter(event, reason, error)` produces the event's dead letter (its
+    future joins the batch's effects like every other produce).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        ownership: Ownership,
+        dead_letter: Callable[[Any, str, str], Awaitable[None]],
+        *,
+        batch_max: int,
+        window_s: float,
+        ack_timeout_s: float,
+    ) -> None:
+        self.name = name
+        self.ownership = ownership
+        self.dead_letter = dead_letter
+        self.batch_max = batch_max
+        self.window_s = window_s
+        self.ack_timeout_s = ack_timeout_s
+
+    async def run(self, stream: Any, handle: Handler) -> None:
+        """Handle `stream` batch by batch until the agent stops."""
+        async for batch in stream.noack_take(self.batch_max, within=self.window_s):
+            events = await self.ownership.keep(batch)
+            if events:
+                await self.process(stream, events, handle)
+
+    async def process(self, stream: Any, events: list[Any], handle: Handler) -> None:
+        """Handle one batch, wait for its effects, then acknowledge what is still ours."""
+        effects = Effects()
+        # No await between the caller's keep() and here: a rebalance waits for this.
+        async with self.ownership.working():
+            with effects.collecting():
+                try:
+                    await handle(events)
+                except Exception as exc:  # a bug or a broken batch: dead-letter, never lose
+                    log.exception("stage-failed", stage=self.name, events=len(events))
+                    for event in events:
+                        await self.dead_letter(event, "internal-error", describe(exc))
+                failures = await effects.settle(self.ack_timeout_s)
+                if failures and not await self._recover(effects, failures):
+                    return  # the worker stops; nothing of this batch is acknowledged
+        for event in await self.ownership.keep(events):
+            await stream.ack(event)
+
+    async def _recover(self, effects: Effects, failures: list[Failure]) -> bool:
+        """Dead-letter the records whose effects were refused; stop the worker if that fails."""
+        orphans = [f for f in failures if f.event is None]
+        if not orphans:
+            failed: dict[int, tuple[Any, BaseException]] = {}
+            for f in failures:
+                failed.setdefault(id(f.event), (f.event, f.error))
+            for event, error in failed.values():
+                await self.dead_letter(event, "produce-failed", describe(error))
+            again = await effects.settle(self.ack_timeout_s)
+            if not again:
+                return True
+            orphans = again
+        await self.ownership.give_up(orphans[0].error)
+        return False
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message`, for the error field of a dead letter."""
+    return f"{type(exc).__name__}: {exc}"[:2000]

@@ -1,0 +1,119 @@
+"""The topic catalog (`topics.yaml`): one `TopicSpec` per topic.
+
+The catalog is what `herald topics apply` creates, what the topology binds
+its agents to, and what the agreement test compares with `schemas/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.exceptions import CatalogError
+
+# Names fixed by the contract; internal topics are looked up by these keys too.
+REQUESTS = "herald.notifications.requests"
+FLIGHT_EVENTS = "herald.tracktrace.flight-events"
+SUBSCRIPTIONS = "herald.tracktrace.subscriptions"
+PROFILES = "herald.users.profiles"
+PREFERENCES = "herald.users.preferences"
+STATUS = "herald.notifications.status"
+DLQ = "herald.notifications.dlq"
+PROVIDER_EVENTS = "herald.provider.events"
+AUDIT = "herald.audit"
+SCHEDULER = "herald.scheduler"
+
+
+def dispatch_topic(channel: str, lane: str) -> str:
+    """The lane topic of one channel: `urgent` (high, standard) or `bulk` (marketing)."""
+    return f"herald.dispatch.{channel}.{lane}"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication: int
+    cleanup: str
+    key: str
+    value: str
+    retention_ms: int | None = None
+    writer: str = ""
+    reader: str = ""
+    table: str = ""
+
+    @property
+    def compacted(self) -> bool:
+        return "compact" in self.cleanup
+
+    @property
+    def is_changelog(self) -> bool:
+        return bool(self.table)
+
+    def configs(self) -> dict[str, str]:
+        """Broker-side topic configs that `topics apply` sets and verifies."""
+        out = {"cleanup.policy": self.cleanup}
+        if self.retention_ms is not None:
+            out["retention.ms"] = str(self.retention_ms)
+        return out
+
+
+class Catalog(Mapping[str, TopicSpec]):
+    """All topics by name, in file order."""
+
+    def __init__(self, topics: Mapping[str, TopicSpec]) -> None:
+        self._topics = dict(topics)
+
+    @classmethod
+    def load(cls, path: Path) -> Catalog:
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise CatalogError(f"cannot read topic catalog {path}: {exc}") from exc
+        return cls.from_dict(doc)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Catalog:
+        defaults = doc.get("defaults", {})
+        topics = {}
+        for name, entry in (doc.get("topics") or {}).items():
+            merged = {**defaults, **(entry or {})}
+            try:
+                topics[name] = TopicSpec(
+                    name=name,
+                    partitions=int(merged["partitions"]),
+                    replication=int(merged.get("replication", 1)),
+                    cleanup=str(merged["cleanup"]),
+                    key=str(merged["key"]),
+                    value=str(merged["value"]),
+                    retention_ms=merged.get("retention_ms"),
+                    writer=str(merged.get("writer", "")),
+                    reader=str(merged.get("reader", "")),
+                    table=str(merged.get("table", "")),
+                )
+            except KeyError as exc:
+                raise CatalogError(f"topic {name} lacks {exc.args[0]!r}") from None
+        return cls(topics)
+
+    def __getitem__(self, name: str) -> TopicSpec:
+        try:
+            return self._topics[name]
+        except KeyError:
+            raise CatalogError(f"topic {name!r} is not in the catalog") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._topics)
+
+    def __len__(self) -> int:
+        return len(self._topics)
+
+    def changelog_for(self, app_id: str, table: str) -> TopicSpec:
+        return self[f"{app_id}-{table}-changelog"]
+
+    @property
+    def record_schemas(self) -> set[str]:
+        return {t.value for t in self._topics.values() if t.value != "json"}

@@ -1,0 +1,1 @@
+"""The provider simulator: the providers' endpoints, faults, the SMTP sink."""
