@@ -20,34 +20,27 @@ where a crash left a call in doubt):
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline.domain import ledger
 from pipeline.domain import schedule as scheduler
+from pipeline.domain.breaker import CircuitState
+from pipeline.domain.followups import NextChannel, Outcome, follow_ups
 from pipeline.domain.ledger import Verdict
+from pipeline.domain.microbatch import group_for_batches
 from pipeline.domain.planning import render_dispatch
 from pipeline.domain.records import status_record
-from pipeline.domain.resilience import CircuitState
 from pipeline.domain.routing import lane_for
+from pipeline.domain.statuses import Status
 from pipeline.exceptions import ValidationError
 from pipeline.kafka import effects
 from pipeline.kafka.batches import Stage
 from pipeline.kafka.catalog import dispatch_topic
-from pipeline.providers.delivery import (
-    Outcome,
-    Step,
-    deliver,
-    deliver_batch,
-    message_for,
-    next_step,
-)
+from pipeline.providers.delivery import deliver, deliver_batch, message_for
 from pipeline.runtime import Runtime, in_event
-
-MAX_BATCH = 1000  # SendGrid: personalizations per request
 
 
 @dataclass
@@ -124,7 +117,7 @@ async def prepare(rt: Runtime, event: Any, stage: str, channel: str) -> Pending 
     if verdict is Verdict.REPORT:  # a replay after a crash: it went out; say so again
         assert entry is not None
         await rt.emit_status(
-            status_record(dispatch, "SENT", channel=channel, provider=entry["provider"],
+            status_record(dispatch, Status.SENT, channel=channel, provider=entry["provider"],
                           attempt=attempt, provider_message_id=entry["providerMessageId"]),
             stage,
         )  # fmt: skip
@@ -135,7 +128,7 @@ async def prepare(rt: Runtime, event: Any, stage: str, channel: str) -> Pending 
         rt.metrics.in_doubt.labels(stage, "not-resent").inc()
         await rt.emit_status(
             status_record(
-                dispatch, "SENT", channel=channel, attempt=attempt, in_doubt=True,
+                dispatch, Status.SENT, channel=channel, attempt=attempt, in_doubt=True,
                 error="in doubt: a worker stopped during the provider call; not sent again",
             ),
             stage,
@@ -148,7 +141,7 @@ async def prepare(rt: Runtime, event: Any, stage: str, channel: str) -> Pending 
         rt.metrics.in_doubt.labels(stage, "resent").inc()
     providers = rt.providers.get(channel, [])
     await rt.emit_status(
-        status_record(dispatch, "PROCESSING", channel=channel, attempt=attempt,
+        status_record(dispatch, Status.PROCESSING, channel=channel, attempt=attempt,
                       provider=providers[0].name if providers else None,
                       in_doubt=verdict.in_doubt),
         stage,
@@ -167,11 +160,17 @@ async def call_providers(
     """
     results: list[tuple[Pending, Outcome]] = []
     providers = rt.providers.get(channel, [])
-    primary = next((p for p in providers if rt.breakers[p.name].state is CircuitState.CLOSED), None)
+    primary: Any = next(
+        (p for p in providers if rt.breakers[p.name].state is CircuitState.CLOSED), None
+    )
     singles = prepared
     if primary is not None and primary.supports_batch and len(prepared) > 1:
         singles = []
-        for group in batches(prepared, primary):
+        groups = group_for_batches(
+            prepared, address=lambda p: p.dispatch["to"],
+            batchable=lambda p: primary.batchable(message_for(p.dispatch)),
+        )  # fmt: skip
+        for group in groups:
             if len(group) < 2:
                 singles += group
                 continue
@@ -179,7 +178,7 @@ async def call_providers(
                 return results
             for p in group:  # each message takes from its own partition's budget
                 with in_event(p.event):
-                    await take_rate_budget(rt, primary.name, p.message.partition)
+                    await rt.budgets.take(primary.name, p.message.partition)
             await record_intents(rt, group)
             outcomes = await deliver_batch(
                 [p.dispatch for p in group], primary, rt.breakers[primary.name], rt.metrics
@@ -195,18 +194,18 @@ async def call_providers(
     return results
 
 
-async def call_one(rt: Runtime, p: Pending, providers: list[Any]) -> Outcome:
+async def call_one(rt: Runtime, p: Pending, providers: Sequence[Any]) -> Outcome:
     """One dispatch through the channel's providers (failover while a circuit is open)."""
     first = next((q.name for q in providers if rt.breakers[q.name].would_allow()), None)
     if first is not None:  # the budget of the provider it will most likely use, before
         with in_event(p.event):  # the intent: a crash while waiting leaves nothing in doubt
-            await take_rate_budget(rt, first, p.message.partition)
+            await rt.budgets.take(first, p.message.partition)
     await record_intents(rt, [p])
 
     async def acquire(provider: str) -> None:
         if provider != first:  # failed over to another provider: its budget now
             with in_event(p.event):
-                await take_rate_budget(rt, provider, p.message.partition)
+                await rt.budgets.take(provider, p.message.partition)
 
     return await deliver(p.dispatch, providers, rt.breakers, rt.metrics, acquire)
 
@@ -224,111 +223,55 @@ async def record_intents(rt: Runtime, pending: list[Pending]) -> None:
     await effects.flush(rt.settings.ack_timeout_s)
 
 
-def batches(pending: list[Pending], provider: Any) -> list[list[Pending]]:
-    """Groups one batch call accepts: batchable content, distinct addresses, bounded size."""
-    groups: list[list[Pending]] = []
-    singles: list[list[Pending]] = []
-    for p in pending:
-        if not provider.batchable(message_for(p.dispatch)):
-            singles.append([p])
-            continue
-        to = p.dispatch["to"].lower()
-        fits = (
-            g for g in groups
-            if len(g) < MAX_BATCH and all(q.dispatch["to"].lower() != to for q in g)
-        )  # fmt: skip
-        group = next(fits, None)
-        if group is None:
-            groups.append([p])
-        else:
-            group.append(p)
-    return groups + singles
-
-
 async def act(rt: Runtime, p: Pending, stage: str, outcome: Outcome) -> dict[str, Any]:
-    """Produce what the outcome calls for; the ledger entry that records it."""
+    """Produce what the outcome calls for (`follow_ups`); the ledger entry recording it."""
     dispatch = p.dispatch
-    channel, attempt = dispatch["channel"], dispatch["attempt"]
-    history = [*dispatch["history"], *outcome.calls]
-    step = next_step(outcome, dispatch["remainingChannels"], dispatch["retryCounts"], rt.policy)
-    error = history[-1]["error"] if history else (str(outcome.error) if outcome.error else None)
-    pmid = outcome.accepted.provider_message_id if outcome.accepted else None
-    entry = ledger.outcome(
-        p.position, provider=outcome.provider, provider_message_id=pmid, action=step.action
-    )
-
-    def status(name: str, **kw: Any) -> dict[str, Any]:
-        return status_record(dispatch, name, channel=channel, provider=outcome.provider,
-                             attempt=attempt, in_doubt=p.in_doubt, **kw)  # fmt: skip
-
-    if step.action == "sent":
-        await rt.emit_status(status("SENT", provider_message_id=pmid), stage)
-    elif step.action == "fallback" and await fall_back(rt, p, history):
-        nxt = dispatch["remainingChannels"][0]
-        await rt.emit_status(status("RETRY", error=f"{error}; falling back to {nxt}"), stage)
-    elif step.action == "retry":
-        await retry_later(rt, p, step, history)
-        await rt.emit_status(status("RETRY", error=f"{error}; retry in {step.delay_s:g}s"), stage)
-    else:
-        final = "FAILED" if step.action in ("failed", "fallback") else "DLQ"
-        await rt.emit_status(status(final, error=error), stage)
-        await rt.emit_dead_letter(
-            p.message, stage=stage, reason=step.reason or final.lower(), error=error or "",
-            tenant=dispatch["tenant"], message_id=dispatch["messageId"], attempts=history,
-        )  # fmt: skip
-    return entry
-
-
-async def retry_later(rt: Runtime, p: Pending, step: Step, history: list[dict[str, Any]]) -> None:
-    """Hand the next attempt to the scheduler, due after the policy's delay."""
-    dispatch = p.dispatch
-    counts = dict(dispatch["retryCounts"])
-    counts[step.error_class] = counts.get(step.error_class, 0) + 1
-    retry = {**dispatch, "attempt": dispatch["attempt"] + 1, "history": history,
-             "retryCounts": counts}  # fmt: skip
-    topic = dispatch_topic(dispatch["channel"], lane_for(dispatch["priority"]))
-    due = scheduler.now_ms() + int(step.delay_s * 1000)
-    entry = scheduler.schedule(
-        str(uuid.uuid4()), due, topic, message_key_str(p.message),
-        rt.codec.encode("ChannelDispatch", retry),
+    lane = lane_for(dispatch["priority"])
+    todo = follow_ups(
+        dispatch, outcome, policy=rt.policy, position=p.position, now_ms=scheduler.now_ms(),
+        render_next=lambda remaining, history: render_next(rt, dispatch, remaining, history),
+        in_doubt=p.in_doubt,
     )  # fmt: skip
-    await rt.produce(rt.sinks.scheduler, p.message.key, entry)
+    if todo.next_channel is not None:
+        sink = rt.sinks.dispatch[(todo.next_channel.channel, lane)]
+        await rt.produce(sink, p.message.key, todo.next_channel.dispatch)
+    if todo.next_attempt is not None:  # the scheduler hands it back to this lane when due
+        entry = scheduler.schedule(
+            str(uuid.uuid4()), todo.next_attempt.due_ms, dispatch_topic(dispatch["channel"], lane),
+            message_key_str(p.message),
+            rt.codec.encode("ChannelDispatch", todo.next_attempt.dispatch),
+        )  # fmt: skip
+        await rt.produce(rt.sinks.scheduler, p.message.key, entry)
+    await rt.emit_status(todo.status, stage)
+    if todo.dead_letter is not None:
+        spec = todo.dead_letter
+        await rt.emit_dead_letter(
+            p.message, stage=stage, reason=spec.reason, error=spec.error,
+            tenant=dispatch["tenant"], message_id=dispatch["messageId"], attempts=spec.attempts,
+        )  # fmt: skip
+    return todo.ledger
 
 
-async def fall_back(rt: Runtime, p: Pending, history: list[dict[str, Any]]) -> bool:
-    """Render the request for the next channel and hand it to that channel's lane."""
-    dispatch = p.dispatch
-    remaining = list(dispatch["remainingChannels"])
+def render_next(
+    rt: Runtime, dispatch: dict[str, Any], remaining: Sequence[str], history: list[dict[str, Any]]
+) -> NextChannel | None:
+    """The request rendered for the first of `remaining` that has content and a contact."""
     request = rt.codec.decode("NotificationRequest", dispatch["request"])
     request["messageId"] = dispatch["messageId"]
-    while remaining:
-        channel = remaining.pop(0)
+    left = list(remaining)
+    while left:
+        channel = left.pop(0)
         try:
             nxt = render_dispatch(
-                request, channel, templates=rt.templates, remaining=remaining,
+                request, channel, templates=rt.templates, remaining=left,
                 original=dispatch["request"], history=history,
             )  # fmt: skip
         except ValidationError:
             continue  # no content or contact point for that channel: the next one
-        await rt.produce(rt.sinks.dispatch[(channel, lane_for(dispatch["priority"]))],
-                         p.message.key, nxt)  # fmt: skip
-        return True
-    return False
+        return NextChannel(channel, nxt)
+    return None
 
 
 def message_key_str(message: Any) -> str:
     key = message.key
     return key.decode() if isinstance(key, bytes) else str(key)
-
-
-async def take_rate_budget(rt: Runtime, provider: str, partition: int) -> None:
-    """Wait for one token of `provider`'s budget on this partition (kept in a table)."""
-    bucket = rt.buckets.get(provider)
-    if bucket is None:
-        return
-    key = f"{provider}:{partition}"
-    state, wait = bucket.take(rt.tables.rate_windows.get(key), time.time())
-    rt.tables.rate_windows[key] = state
-    if wait > 0:  # back-pressure: this partition waits its turn, the others go on
-        rt.metrics.rate_limited.labels(provider).inc()
-        await asyncio.sleep(wait)

@@ -151,7 +151,7 @@ def _topology(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.with_(table_store="memory://")
     if not settings.jwt_secret:
         settings = settings.with_(jwt_secret="x" * 32)  # describing needs no real secret
-    print(build_worker(settings).topology.describe())
+    print(build_worker(settings, session=None).topology.describe())
     return 0
 
 

@@ -34,7 +34,7 @@ functions in one agent (`pipeline.domain.planning.plan_request`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -45,7 +45,9 @@ from agents.provider_events import provider_events
 from agents.scheduler import fire_due, schedule_agent
 from agents.send import send
 from agents.status import status
-from pipeline.domain.resilience import RetryPolicy
+from pipeline.budgets import RateBudgets
+from pipeline.domain.breaker import CircuitBreaker
+from pipeline.domain.retry import RetryPolicy
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.kafka import catalog as names
 from pipeline.kafka.app import HeraldApp
@@ -53,6 +55,7 @@ from pipeline.kafka.catalog import Catalog, dispatch_topic
 from pipeline.kafka.codecs import AvroCodec, register_with_faust
 from pipeline.kafka.effects import TrackedTable
 from pipeline.metrics import Metrics
+from pipeline.providers.base import Provider
 from pipeline.runtime import Runtime, Sinks, Tables
 from pipeline.settings import Settings
 
@@ -88,8 +91,14 @@ def wire(
     codec: AvroCodec,
     templates: TemplateCatalog,
     metrics: Metrics,
+    providers: Mapping[str, Sequence[Provider]],
+    breakers: Mapping[str, CircuitBreaker],
 ) -> Topology:
-    """Declare every topic, table and agent of Herald on `app`, with stable names."""
+    """Declare every topic, table and agent of Herald on `app`, with stable names.
+
+    `providers` (per channel, in failover order) and their `breakers` come built: the
+    runtime every agent shares is complete before the worker starts.
+    """
     codec_names = register_with_faust(codec)
 
     def source(name: str) -> Any:
@@ -135,8 +144,13 @@ def wire(
         schedule=table("schedule", "scheduled delivery id -> due time, topic, key, payload"),
         rate_windows=table("rate-windows", "provider:partition -> token bucket"),
     )
+    partitions = topics[dispatch_topic("email", "urgent")].partitions
+    budgets = RateBudgets.from_limits(
+        settings.rate_limit_map, partitions, tables.rate_windows, metrics
+    )
     runtime = Runtime(
         settings, codec, templates, metrics, sinks, tables, ownership=app.ownership,
+        providers=providers, breakers=breakers, budgets=budgets,
         policy=RetryPolicy(scale=settings.retry_scale),
     )  # fmt: skip
     topo = Topology(runtime)

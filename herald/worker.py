@@ -1,11 +1,14 @@
 """`herald worker`: one pipeline worker, all agents and the HTTP ingress.
 
-`build_worker` assembles the pieces from Settings (pure wiring, testable);
-`run_worker` hands the app to Faust's Worker, which owns signals and shutdown.
+`build_worker` assembles the pieces from Settings, whole: the providers (with their
+HTTP client), circuit breakers, rate budgets, tables and agents exist before the worker
+starts. `run_worker` opens that HTTP client on the event loop the worker will run on,
+then hands the app to Faust's Worker, which owns signals and shutdown.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +18,12 @@ from aiohttp import web
 from mode import Service
 
 from herald.topology import Topology, wire
-from pipeline.domain.resilience import CircuitBreaker, CircuitState, TokenBucket
+from pipeline.domain.breaker import CircuitBreaker, CircuitState
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.api import Ingress
 from pipeline.http.auth import TokenVerifier
-from pipeline.kafka.app import create_app
-from pipeline.kafka.catalog import Catalog, dispatch_topic
+from pipeline.kafka.app import HeraldApp, create_app
+from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.metrics import Metrics
 from pipeline.providers import build_providers
@@ -29,22 +32,21 @@ from pipeline.settings import Settings
 
 
 class WorkerServices(Service):
-    """Starts with the Faust app: the provider HTTP client and the HTTP ingress."""
+    """Runs with the Faust app: the HTTP ingress, the breakers' clock, the HTTP client."""
 
     def __init__(
         self,
         app: faust.App,
         runtime: Runtime,
         verifier: TokenVerifier,
-        partitions: int,
+        session: aiohttp.ClientSession | None,
         **kw: Any,
     ):
         super().__init__(**kw)
         self.app = app
-        self.partitions = partitions
         self.runtime = runtime
         self.verifier = verifier
-        self.session: aiohttp.ClientSession | None = None
+        self.session = session
         self.runner: web.AppRunner | None = None
 
     def ready(self) -> bool:
@@ -54,31 +56,10 @@ class WorkerServices(Service):
 
     async def on_start(self) -> None:
         s = self.runtime.settings
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=300)
-        )
-        rt = self.runtime
-        rt.providers.update(build_providers(s, self.session))
-        limits = s.rate_limit_map
-        for provider in (p for chain in rt.providers.values() for p in chain):
-            rt.breakers[provider.name] = CircuitBreaker(
-                provider.name,
-                threshold=s.breaker_threshold,
-                probe_after_s=s.breaker_probe_s,
-                on_change=self._circuit_changed,
-            )
-            rt.metrics.circuit_state.labels(provider.name).set(0)
-            if provider.name in limits:
-                # The budget is shared per partition: every worker owns some partitions.
-                rate = limits[provider.name] / max(1, self.partitions)
-                rt.buckets[provider.name] = TokenBucket(rate=rate, burst=max(1.0, rate))
         web_app = Ingress(self.runtime, self.verifier, self.ready).build()
         self.runner = web.AppRunner(web_app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, s.http_host, s.http_port).start()
-
-    def _circuit_changed(self, provider: str, state: CircuitState) -> None:
-        self.runtime.metrics.circuit_state.labels(provider).set(state.value)
 
     @Service.timer(1.0)
     async def _tick_breakers(self) -> None:
@@ -95,37 +76,66 @@ class WorkerServices(Service):
 
 @dataclass
 class BuiltWorker:
-    app: faust.App
+    app: HeraldApp
     topology: Topology
     services: WorkerServices
 
 
-def build_worker(settings: Settings) -> BuiltWorker:
+def breakers_for(
+    settings: Settings, names: list[str], metrics: Metrics
+) -> dict[str, CircuitBreaker]:
+    """One circuit breaker per provider, reporting its state to `herald_circuit_state`."""
+
+    def changed(provider: str, state: CircuitState) -> None:
+        metrics.circuit_state.labels(provider).set(state.value)
+
+    out = {}
+    for name in names:
+        out[name] = CircuitBreaker(
+            name, threshold=settings.breaker_threshold, probe_after_s=settings.breaker_probe_s,
+            on_change=changed,
+        )  # fmt: skip
+        metrics.circuit_state.labels(name).set(0)
+    return out
+
+
+def build_worker(settings: Settings, session: aiohttp.ClientSession | None) -> BuiltWorker:
+    """Every part of a worker. Without a `session` it has no providers (describing only)."""
     verifier = TokenVerifier(
         secret=settings.jwt_secret,
         jwks_file=settings.jwks_file,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
     )
+    metrics = Metrics()
+    providers = build_providers(settings, session) if session is not None else {}
+    names = [p.name for chain in providers.values() for p in chain]
     app = create_app(settings)
-    catalog = Catalog.load(settings.topics_file)
     topology = wire(
         app,
         settings,
-        topics=catalog,
+        topics=Catalog.load(settings.topics_file),
         codec=AvroCodec(SchemaSet.from_dir(settings.schemas_dir)),
         templates=TemplateCatalog.from_dir(settings.templates_dir),
-        metrics=Metrics(),
+        metrics=metrics,
+        providers=providers,
+        breakers=breakers_for(settings, names, metrics),
     )
-    partitions = catalog[dispatch_topic("email", "urgent")].partitions
-    services = WorkerServices(app, topology.runtime, verifier, partitions)
+    services = WorkerServices(app, topology.runtime, verifier, session)
     app.add_dependency(services)
     return BuiltWorker(app, topology, services)
 
 
+async def open_session() -> aiohttp.ClientSession:
+    """The providers' HTTP client (created in a coroutine, on the worker's loop)."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=300))
+
+
 def run_worker(settings: Settings) -> None:
-    built = build_worker(settings)
-    worker = faust.Worker(built.app, loglevel=settings.log_level, quiet=True)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    built = build_worker(settings, loop.run_until_complete(open_session()))
+    worker = faust.Worker(built.app, loop=loop, loglevel=settings.log_level, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG so that it can spin on
     # every record: every debug line of aiokafka and Faust then costs a LogRecord
     # (about 4% of the worker's CPU under load) and escape codes land in the logs.

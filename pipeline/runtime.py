@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import traceback
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,9 +17,11 @@ from typing import Any, TypeVar
 import structlog
 from faust import streams as faust_streams
 
+from pipeline.budgets import RateBudgets
+from pipeline.domain.breaker import CircuitBreaker
 from pipeline.domain.ids import message_key
 from pipeline.domain.records import dead_letter
-from pipeline.domain.resilience import CircuitBreaker, RetryPolicy, TokenBucket
+from pipeline.domain.retry import RetryPolicy
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.exceptions import DecodeError
 from pipeline.kafka.batches import Ownership, Stage
@@ -65,12 +67,13 @@ class Runtime:
     sinks: Sinks
     tables: Tables
     ownership: Ownership
+    providers: Mapping[str, Sequence[Provider]]  # channel -> its providers, in failover order
+    breakers: Mapping[str, CircuitBreaker]  # provider -> its circuit (per worker)
+    budgets: RateBudgets
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    # Filled when the worker starts (they need the event loop):
-    providers: dict[str, list[Provider]] = field(default_factory=dict)  # channel -> in order
-    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)  # provider -> breaker
-    buckets: dict[str, TokenBucket] = field(default_factory=dict)  # provider -> rate limit
-    # Scheduled entries this worker fired and whose FIRED marker is not back yet.
+    # Scheduled entries this worker fired and whose FIRED marker is not back yet (the
+    # timer's own memory, so a tick does not fire an entry twice; lost on restart, when
+    # an entry may fire once more and the send ledger makes that harmless).
     fired: set[str] = field(default_factory=set)
 
     @property

@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# Once reached, these are not replaced by a later in-flight status of the same attempt.
-FINAL = {"DELIVERED", "BOUNCED", "FAILED", "DLQ", "BLOCKED", "CANCELLED"}
+from pipeline.domain.statuses import ATTEMPT_OUTCOMES, ENGAGEMENT, FINAL, Status
+
 # Statuses of one message can arrive from different producers (ingest, send):
 # the current status never moves back down this ladder.
-RANK = {"PENDING": 0, "SCHEDULED": 0, "PROCESSING": 1, "RETRY": 1, "SENT": 2}
-ENGAGEMENT = {"OPENED", "CLICKED"}
-ATTEMPT_OUTCOMES = {"SENT", "FAILED", "RETRY", "DLQ"}
+RANK: dict[Status, int] = {
+    Status.PENDING: 0,
+    Status.SCHEDULED: 0,
+    Status.PROCESSING: 1,
+    Status.RETRY: 1,
+    Status.SENT: 2,
+}
 
 
 def apply_status(state: Mapping[str, Any] | None, status: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,7 +68,7 @@ def apply_status(state: Mapping[str, Any] | None, status: Mapping[str, Any]) -> 
         doc["inDoubt"] = True  # a send of this message may have gone out twice
     if name not in ENGAGEMENT and _advances(doc["status"], name):
         doc["status"] = name
-    if name in ("SENT", "DELIVERED") and status.get("channel"):
+    if name in (Status.SENT, Status.DELIVERED) and status.get("channel"):
         doc["channel"] = status["channel"]
         doc["provider"] = status.get("provider") or doc.get("provider")
     doc["userId"] = doc.get("userId") or status.get("userId") or ""
@@ -77,7 +81,7 @@ def apply_status(state: Mapping[str, Any] | None, status: Mapping[str, Any]) -> 
 def _rank(status: str | None) -> int:
     if status is None:
         return -1
-    return 3 if status in FINAL else RANK.get(status, 0)
+    return 3 if status in FINAL else RANK.get(Status(status), 0)
 
 
 def _advances(current: str | None, new: str) -> bool:
@@ -92,11 +96,11 @@ def _seen(history: list[dict[str, Any]], entry: dict[str, Any]) -> bool:
 # Provider events that change the status; the rest (DEFERRED, COMPLAINED,
 # UNSUBSCRIBED) are for analytics and compliance, not the delivery state.
 EVENT_STATUS = {
-    "DELIVERED": "DELIVERED",
-    "BOUNCED": "BOUNCED",
-    "FAILED": "FAILED",
-    "OPENED": "OPENED",
-    "CLICKED": "CLICKED",
+    "DELIVERED": Status.DELIVERED,
+    "BOUNCED": Status.BOUNCED,
+    "FAILED": Status.FAILED,
+    "OPENED": Status.OPENED,
+    "CLICKED": Status.CLICKED,
 }
 
 

@@ -1,21 +1,21 @@
-"""One delivery attempt on one channel: the provider to use, the call, the next step.
+"""One delivery attempt on one channel: the provider to use and the call.
 
 `deliver` calls the first of the channel's providers (primary, then secondary)
 whose circuit allows it: failover happens while a provider's circuit is open,
 as the seed's failover scenario (6.9) has it; a single failed call is the retry
-policy's business. `next_step` then decides what the send stage does with the
-outcome: done, fall back to the next channel, retry later, or give up.
+policy's business (`pipeline.domain.followups` decides what comes next).
+`deliver_batch` is one call to a provider's batch API.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.clock import now
-from pipeline.domain.resilience import CircuitBreaker, RetryPolicy
+from pipeline.domain.breaker import CircuitBreaker
+from pipeline.domain.followups import Outcome
 from pipeline.exceptions import (
     CircuitOpen,
     DeliveryError,
@@ -28,16 +28,7 @@ from pipeline.exceptions import (
 from pipeline.metrics import Metrics
 from pipeline.providers.base import Accepted, Message, Provider
 
-
-@dataclass
-class Outcome:
-    """What happened on one attempt: the calls made and how it ended."""
-
-    channel: str
-    accepted: Accepted | None = None
-    provider: str | None = None  # who accepted, or who failed last
-    error: DeliveryError | None = None
-    calls: list[dict[str, Any]] = field(default_factory=list)  # DeliveryAttempt records
+__all__ = ["deliver", "deliver_batch", "message_for"]
 
 
 def message_for(dispatch: Mapping[str, Any]) -> Message:
@@ -114,8 +105,9 @@ async def deliver_batch(
     if isinstance(error, InvalidData):
         return None
     channel = dispatches[0]["channel"]
+    pmid = accepted.provider_message_id if accepted else None
     return [
-        Outcome(channel, accepted, provider.name, error, [_call(channel, provider.name, error)])
+        Outcome(channel, pmid, provider.name, error, [_call(channel, provider.name, error)])
         for _ in dispatches
     ]
 
@@ -148,42 +140,9 @@ async def deliver(
         metrics.provider_requests.labels(provider.name, _outcome_name(error)).inc()
         outcome.provider = provider.name
         outcome.calls.append(_call(channel, provider.name, error))
-        outcome.accepted, outcome.error = accepted, error
+        outcome.error = error
+        outcome.provider_message_id = accepted.provider_message_id if accepted else None
         _settle(breaker, error)
         return outcome
     outcome.error = CircuitOpen(f"every {channel} provider's circuit is open", code="circuit")
     return outcome
-
-
-@dataclass(frozen=True)
-class Step:
-    """What the send stage does next."""
-
-    action: str  # sent | fallback | retry | dead-letter | failed
-    reason: str = ""
-    delay_s: float = 0.0
-    error_class: str = ""
-
-
-def next_step(
-    outcome: Outcome, remaining: Sequence[str], retry_counts: Mapping[str, int], policy: RetryPolicy
-) -> Step:
-    if outcome.accepted is not None:
-        return Step("sent")
-    error = outcome.error
-    assert error is not None
-    if isinstance(error, RecipientUnreachable):
-        if remaining:
-            return Step("fallback", reason="unreachable")
-        return Step("failed", reason="unreachable")
-    if isinstance(error, InvalidData):
-        return Step("dead-letter", reason="invalid", error_class="invalid")
-    if isinstance(error, ProviderAuthError):
-        return Step("dead-letter", reason="provider-auth", error_class="invalid")
-    decision = policy.decide(error, retry_counts)
-    if decision.retry:
-        return Step("retry", delay_s=decision.delay_s, error_class=decision.error_class)
-    return Step(
-        "dead-letter", reason=f"retries-exhausted:{decision.error_class}",
-        error_class=decision.error_class,
-    )  # fmt: skip

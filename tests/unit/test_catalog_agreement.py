@@ -46,7 +46,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltWorker:
         jwt_secret="x" * 32,
         worker_datadir=tmp_path_factory.mktemp("worker"),
     )
-    return build_worker(settings)
+    return build_worker(settings, session=None)
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +124,11 @@ def test_faust_uses_the_catalog_names_and_partitions(built: BuiltWorker) -> None
     for name, channel in agents.items():
         assert set(channel.topics) == {topology.agents[name]}
         assert channel.partitions == CATALOG[topology.agents[name]].partitions
+
+
+def test_the_status_enum_is_the_schemas() -> None:
+    from pipeline.domain.statuses import Status
+
+    parsed = SchemaSet.from_dir(SETTINGS.schemas_dir).get("NotificationStatus").parsed
+    enum = next(f["type"] for f in parsed["fields"] if f["name"] == "status")
+    assert enum["symbols"] == [s.value for s in Status]

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.domain.resilience import CircuitBreaker, CircuitState, RetryPolicy, TokenBucket
+from pipeline.domain.breaker import CircuitBreaker, CircuitState
+from pipeline.domain.followups import Outcome, next_step
+from pipeline.domain.rate import TokenBucket
+from pipeline.domain.retry import RetryPolicy
 from pipeline.exceptions import (
     CircuitOpen,
     InvalidData,
@@ -16,8 +19,6 @@ from pipeline.exceptions import (
     TransientError,
 )
 from pipeline.http.api import prefer_wait
-from pipeline.providers.base import Accepted
-from pipeline.providers.delivery import Outcome, next_step
 
 pytestmark = pytest.mark.unit
 
@@ -118,8 +119,8 @@ def test_token_bucket_spaces_callers_at_the_rate() -> None:
 
 
 def outcome(error: Exception | None = None) -> Outcome:
-    accepted = None if error else Accepted("sendgrid", "id-1")
-    return Outcome("whatsapp", accepted=accepted, provider="p", error=error)  # type: ignore[arg-type]
+    accepted = None if error else "id-1"
+    return Outcome("whatsapp", provider_message_id=accepted, provider="p", error=error)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

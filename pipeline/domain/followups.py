@@ -1,0 +1,183 @@
+"""What the send stage does after an attempt: a pure function of the dispatch, the
+outcome of its provider calls and the retry policy.
+
+    outcome                              step          follow-ups
+    accepted                             SENT          status SENT
+    unreachable, channels remain         FALLBACK      RETRY + the next channel's dispatch
+    unreachable, none remain             FAILED        FAILED + dead letter (unreachable)
+    invalid data / provider auth         DEAD_LETTER   DLQ + dead letter (invalid, provider-auth)
+    transient, retries left              RETRY         RETRY + the next attempt, due later
+    transient, retries spent             DEAD_LETTER   DLQ + dead letter (retries-exhausted:<class>)
+
+The agent turns `FollowUps` into records in the order that keeps the promise (see
+agents/send.py); unit tests call `follow_ups` with tables of cases, no Kafka.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pipeline.domain.ledger import outcome as ledger_outcome
+from pipeline.domain.records import status_record
+from pipeline.domain.retry import ErrorClass, RetryPolicy
+from pipeline.domain.statuses import Status
+from pipeline.exceptions import DeliveryError, InvalidData, ProviderAuthError, RecipientUnreachable
+
+__all__ = [
+    "Action",
+    "DeadLetterSpec",
+    "FollowUps",
+    "NextAttempt",
+    "NextChannel",
+    "Outcome",
+    "Step",
+    "follow_ups",
+    "next_step",
+]
+
+
+class Action(StrEnum):
+    SENT = "sent"
+    FALLBACK = "fallback"
+    RETRY = "retry"
+    DEAD_LETTER = "dead-letter"
+    FAILED = "failed"
+
+
+@dataclass
+class Outcome:
+    """What happened on one attempt: the calls made and how it ended."""
+
+    channel: str
+    provider_message_id: str | None = None  # set when a provider accepted
+    provider: str | None = None  # who accepted, or who failed last
+    error: DeliveryError | None = None
+    calls: list[dict[str, Any]] = field(default_factory=list)  # DeliveryAttempt records
+
+    @property
+    def accepted(self) -> bool:
+        return self.provider_message_id is not None
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the send stage does next."""
+
+    action: Action
+    reason: str = ""
+    delay_s: float = 0.0
+    error_class: ErrorClass | None = None
+
+
+def next_step(
+    outcome: Outcome, remaining: Sequence[str], retry_counts: Mapping[str, int], policy: RetryPolicy
+) -> Step:
+    if outcome.accepted:
+        return Step(Action.SENT)
+    error = outcome.error
+    assert error is not None
+    if isinstance(error, RecipientUnreachable):
+        if remaining:
+            return Step(Action.FALLBACK, reason="unreachable")
+        return Step(Action.FAILED, reason="unreachable")
+    if isinstance(error, InvalidData):
+        return Step(Action.DEAD_LETTER, reason="invalid", error_class=ErrorClass.INVALID)
+    if isinstance(error, ProviderAuthError):
+        return Step(Action.DEAD_LETTER, reason="provider-auth", error_class=ErrorClass.INVALID)
+    decision = policy.decide(error, retry_counts)
+    if decision.retry:
+        return Step(Action.RETRY, delay_s=decision.delay_s, error_class=decision.error_class)
+    return Step(
+        Action.DEAD_LETTER, reason=f"retries-exhausted:{decision.error_class}",
+        error_class=decision.error_class,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NextAttempt:
+    """The same channel again, due at `due_ms` (through the scheduler)."""
+
+    dispatch: dict[str, Any]
+    due_ms: int
+
+
+@dataclass(frozen=True)
+class NextChannel:
+    """The request rendered for the next channel of its chain."""
+
+    channel: str
+    dispatch: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeadLetterSpec:
+    reason: str
+    error: str
+    attempts: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class FollowUps:
+    """Everything an attempt's outcome calls for; `ledger` records it (written last)."""
+
+    step: Step
+    status: dict[str, Any]
+    ledger: dict[str, Any]
+    next_attempt: NextAttempt | None = None
+    next_channel: NextChannel | None = None
+    dead_letter: DeadLetterSpec | None = None
+
+
+# (remaining channels, history so far) -> the next channel's dispatch, or None when no
+# channel left has content or a contact point. Pure: rendering with the templates.
+RenderNext = Callable[[Sequence[str], list[dict[str, Any]]], NextChannel | None]
+
+
+def follow_ups(
+    dispatch: Mapping[str, Any],
+    outcome: Outcome,
+    *,
+    policy: RetryPolicy,
+    position: Sequence[int],
+    now_ms: int,
+    render_next: RenderNext,
+    in_doubt: bool = False,
+) -> FollowUps:
+    """What to produce after an attempt, and the ledger entry that records it."""
+    channel, attempt = dispatch["channel"], dispatch["attempt"]
+    history = [*dispatch["history"], *outcome.calls]
+    step = next_step(outcome, dispatch["remainingChannels"], dispatch["retryCounts"], policy)
+    error = history[-1]["error"] if history else (str(outcome.error) if outcome.error else None)
+    ledger = ledger_outcome(
+        position, provider=outcome.provider, provider_message_id=outcome.provider_message_id,
+        action=step.action.value,
+    )  # fmt: skip
+
+    def status(name: Status, **kw: Any) -> dict[str, Any]:
+        return status_record(dispatch, name, channel=channel, provider=outcome.provider,
+                             attempt=attempt, in_doubt=in_doubt, **kw)  # fmt: skip
+
+    if step.action is Action.SENT:
+        return FollowUps(
+            step, status(Status.SENT, provider_message_id=outcome.provider_message_id), ledger
+        )
+    if step.action is Action.FALLBACK:
+        nxt = render_next(dispatch["remainingChannels"], history)
+        if nxt is not None:
+            retry = status(Status.RETRY, error=f"{error}; falling back to {nxt.channel}")
+            return FollowUps(step, retry, ledger, next_channel=nxt)
+    if step.action is Action.RETRY:
+        assert step.error_class is not None
+        counts = dict(dispatch["retryCounts"])
+        counts[step.error_class.value] = counts.get(step.error_class.value, 0) + 1
+        again = {**dispatch, "attempt": attempt + 1, "history": history, "retryCounts": counts}
+        due = now_ms + int(step.delay_s * 1000)
+        retry = status(Status.RETRY, error=f"{error}; retry in {step.delay_s:g}s")
+        return FollowUps(step, retry, ledger, next_attempt=NextAttempt(again, due))
+    final = Status.FAILED if step.action in (Action.FAILED, Action.FALLBACK) else Status.DLQ
+    reason = step.reason or final.value.lower()
+    spec = DeadLetterSpec(reason=reason, error=error or "", attempts=history)
+    return FollowUps(step, status(final, error=error), ledger, dead_letter=spec)
