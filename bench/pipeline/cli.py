@@ -1,20 +1,5 @@
-"""Herald pipeline benchmark: the raw Kafka limit and the pipeline, on one broker, in one run.
-
-    .venv/bin/python -m bench.pipeline [--records N] [--raw-records N] [--out DIR]
-
-Starts its own single-node broker on free ports in a temporary HERALD_HOME, then:
-
-1. raw Kafka: confluent-kafka produce and consume, aiokafka produce, of records the
-   size of one encoded NotificationRequest, to fresh 6-partition topics;
-2. the pipeline: the simulator and one worker as child processes (as the integration
-   tests run them), NotificationRequests produced to the requests topic, every
-   messageId followed on the status topic until SENT: a throughput run (as fast as
-   possible) and a latency run (a low, fixed rate);
-3. memory: peak RSS of the worker and simulator, RSS of the broker JVM.
-
-Writes `<out>/pipeline-<UTC timestamp>.json` and `<out>/report.md`, prints the report.
-See bench/README.md for what each number means.
-"""
+"""The command line: the options, and the run of every phase in order with the broker,
+the simulator and the worker stopped in a `finally`."""
 
 from __future__ import annotations
 
@@ -754,7 +739,7 @@ def render_report(res: dict[str, Any]) -> str:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.pipeline",
-        description=__doc__,
+        description=sys.modules["bench.pipeline"].__doc__,  # the package docstring: the usage
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--records", type=int, default=5000, help="pipeline throughput run")
@@ -960,7 +945,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report)
     log(f"wrote {json_path} and {args.out / 'report.md'}; logs in {home}")
     return 1 if res["errors"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
