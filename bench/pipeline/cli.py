@@ -37,6 +37,7 @@ from confluent_kafka import (
 from confluent_kafka import libversion as librdkafka_version
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.common import sigterm_as_interrupt, stderr_log
 from herald.topology import CHANNELS, LANES
 from pipeline.devstack.processes import LocalStack as Stack
 from pipeline.devstack.processes import free_port, stack_env
@@ -57,6 +58,7 @@ FAUST_MAX_BATCH = 256 * 1024  # what pipeline/kafka/app.py gives Faust's (aiokaf
 # Statuses after which a message will never become SENT in this pipeline version.
 DEAD_ENDS = {"FAILED", "DLQ", "BLOCKED", "CANCELLED", "BOUNCED"}
 MB = 1_000_000
+log = stderr_log("bench")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x08")
 
 
@@ -94,10 +96,6 @@ def summary(values: Sequence[float]) -> dict[str, float | int | None]:
 
 def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
-
-
-def log(msg: str) -> None:
-    print(f"[bench {datetime.now(UTC).strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def proc_status(pid: int | None) -> dict[str, float]:
@@ -757,10 +755,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _sigterm(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt("SIGTERM")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
@@ -793,7 +787,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "errors": [],
     }
     stack: Stack | None = None
-    previous = signal.signal(signal.SIGTERM, _sigterm)
+    previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     log(f"HERALD_HOME={home}, broker on 127.0.0.1:{settings.kafka_port}")
     try:
         bootstrap = broker.start(settings)
