@@ -4,7 +4,6 @@ the simulator and the worker stopped in a `finally`."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import itertools
 import json
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     TIMESTAMP_LOG_APPEND_TIME,
     Consumer,
     KafkaException,
@@ -35,9 +33,20 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka import libversion as librdkafka_version
-from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench.common import sigterm_as_interrupt, stderr_log
+from bench.common import sigterm_as_interrupt
+from bench.pipeline.measure import (
+    MB,
+    BenchError,
+    cpu_seconds,
+    log,
+    now_ms,
+    proc_status,
+    ratio,
+    summary,
+)
+from bench.pipeline.raw import measure_raw
+from bench.pipeline.records import LINGER_MS, TENANT, Request, build_requests, produce_one
 from herald.topology import CHANNELS, LANES
 from pipeline.devstack.processes import LocalStack as Stack
 from pipeline.devstack.processes import free_port, stack_env
@@ -46,302 +55,9 @@ from pipeline.kafka.catalog import PREFERENCES, REQUESTS, STATUS, Catalog, dispa
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.settings import PROJECT_ROOT, Settings
 
-TENANT = "bench"
-TEMPLATE = "booking-confirmation"
-DATA = {
-    "name": "Ana", "bookingRef": "ABC123", "flight": "IB3456", "date": "2026-12-01",
-    "origin": "MAD", "destination": "JFK",
-}  # fmt: skip
-RAW_PARTITIONS = 6
-LINGER_MS = 5
-FAUST_MAX_BATCH = 256 * 1024  # what pipeline/kafka/app.py gives Faust's (aiokafka) producer
 # Statuses after which a message will never become SENT in this pipeline version.
 DEAD_ENDS = {"FAILED", "DLQ", "BLOCKED", "CANCELLED", "BOUNCED"}
-MB = 1_000_000
-log = stderr_log("bench")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x08")
-
-
-class BenchError(Exception):
-    """A phase failed or timed out; the message says which and why."""
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def now_ms() -> float:
-    return time.time() * 1000.0
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolated percentile, q in [0, 100]; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def summary(values: Sequence[float]) -> dict[str, float | int | None]:
-    return {
-        "count": len(values),
-        "p50": percentile(values, 50),
-        "p95": percentile(values, 95),
-        "p99": percentile(values, 99),
-        "max": max(values) if values else None,
-    }
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
-
-
-def proc_status(pid: int | None) -> dict[str, float]:
-    """VmRSS and VmHWM (peak RSS) of a process, in MB; empty when it is gone."""
-    if pid is None:
-        return {}
-    out: dict[str, float] = {}
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return out
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(rest.split()[0]) * 1024 / MB  # kB
-    return out
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of a process (its threads included), in seconds."""
-    if pid is None:
-        return None
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is fields[0]
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_topic_ready(bootstrap: str, topic: str, partitions: int, timeout: float) -> None:
-    client = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        md = client.list_topics(topic, timeout=5).topics.get(topic)
-        if (
-            md is not None
-            and md.error is None
-            and len(md.partitions) == partitions
-            and all(p.leader >= 0 for p in md.partitions.values())
-        ):
-            return
-        time.sleep(0.2)
-    raise BenchError(f"topic {topic} has no leaders after {timeout:.0f}s")
-
-
-def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float) -> None:
-    client = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
-    futures = client.create_topics(
-        [NewTopic(topic, partitions, 1)], request_timeout=min(timeout, 30.0)
-    )
-    try:
-        futures[topic].result(timeout=timeout)
-    except KafkaException as exc:
-        raise BenchError(f"cannot create {topic}: {exc}") from exc
-    wait_topic_ready(bootstrap, topic, partitions, timeout)
-
-
-# ----------------------------------------------------------------------------- records
-
-
-def request_record(user_id: str, message_id: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "tenant": TENANT,
-        "recipient": {
-            "userId": user_id,
-            "email": f"{user_id}@example.com",
-            **dict.fromkeys(("phone", "whatsapp", "pushTokens", "locale", "timezone")),
-        },
-        "template": TEMPLATE,
-        "data": dict(DATA),
-        "priority": "standard",
-        "channels": None,
-        "mode": None,
-        "sendAt": None,
-        "webhookUrl": None,
-        "metadata": {},
-    }
-
-
-@dataclass(frozen=True)
-class Request:
-    key: bytes
-    value: bytes
-    message_id: str
-
-
-def build_requests(codec: AvroCodec, run: str, label: str, n: int) -> list[Request]:
-    out = []
-    for i in range(n):
-        user_id = f"u-{run}-{label}-{i:06d}"
-        message_id = f"bench-{run}-{label}-{i:06d}"
-        value = codec.encode("NotificationRequest", request_record(user_id, message_id), check=True)
-        out.append(Request(f"{TENANT}:{user_id}".encode(), value, message_id))
-    return out
-
-
-def produce_one(producer: Producer, topic: str, key: bytes, value: bytes, deadline: float) -> None:
-    """Produce, waiting for room in librdkafka's queue when it is full."""
-    while True:
-        try:
-            producer.produce(topic, value=value, key=key)
-            return
-        except BufferError:
-            if time.monotonic() > deadline:
-                raise BenchError(f"producer queue stayed full producing to {topic}") from None
-            producer.poll(0.05)
-
-
-# ----------------------------------------------------------------------------- raw Kafka
-
-
-def raw_confluent_produce(
-    bootstrap: str, topic: str, keys: Sequence[bytes], value: bytes, n: int, timeout: float
-) -> dict[str, Any]:
-    errors: list[str] = []
-
-    def on_delivery(err: Any, _msg: Any) -> None:
-        if err is not None:
-            errors.append(str(err))
-
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "linger.ms": LINGER_MS,
-            "acks": "all",
-            "delivery.report.only.error": True,
-            "on_delivery": on_delivery,
-        }
-    )
-    producer.list_topics(topic, timeout=10)  # connect and fetch metadata before timing
-    deadline = time.monotonic() + timeout
-    nbytes = 0
-    start = time.perf_counter()
-    for i in range(n):
-        key = keys[i % len(keys)]
-        produce_one(producer, topic, key, value, deadline)
-        nbytes += len(key) + len(value)
-        if i % 1000 == 0:
-            producer.poll(0)
-    left = producer.flush(max(1.0, deadline - time.monotonic()))
-    elapsed = time.perf_counter() - start
-    if left or errors:
-        raise BenchError(f"confluent produce: {left} undelivered, errors: {errors[:3]}")
-    return {
-        "client": f"confluent-kafka {metadata.version('confluent-kafka')}",
-        "config": {"linger.ms": LINGER_MS, "acks": "all"},
-        "records": n,
-        "bytes": nbytes,
-        "seconds": elapsed,
-        "records_per_s": n / elapsed,
-        "mb_per_s": nbytes / elapsed / MB,
-    }
-
-
-def raw_confluent_consume(bootstrap: str, topic: str, n: int, timeout: float) -> dict[str, Any]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-raw-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    try:
-        consumer.list_topics(topic, timeout=10)  # connect before timing
-        deadline = time.monotonic() + timeout
-        count = nbytes = 0
-        start = time.perf_counter()
-        first: float | None = None
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(RAW_PARTITIONS)])
-        while count < n:
-            if time.monotonic() > deadline:
-                raise BenchError(f"confluent consume: {count}/{n} records after {timeout:.0f}s")
-            for msg in consumer.consume(num_messages=10_000, timeout=1.0):
-                if msg.error():
-                    continue
-                if first is None:
-                    first = time.perf_counter()
-                count += 1
-                nbytes += len(msg.value() or b"") + len(msg.key() or b"")
-        elapsed = time.perf_counter() - start
-    finally:
-        consumer.close()
-    return {
-        "client": f"confluent-kafka {metadata.version('confluent-kafka')}",
-        "records": count,
-        "bytes": nbytes,
-        "seconds": elapsed,
-        "first_record_after_s": (first - start) if first is not None else None,
-        "records_per_s": count / elapsed,
-        "mb_per_s": nbytes / elapsed / MB,
-    }
-
-
-async def _aiokafka_produce(
-    bootstrap: str, topic: str, keys: Sequence[bytes], value: bytes, n: int, chunk: int
-) -> dict[str, Any]:
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        linger_ms=LINGER_MS,
-        acks="all",
-        max_batch_size=FAUST_MAX_BATCH,
-    )
-    await producer.start()
-    try:
-        await producer.partitions_for(topic)  # metadata before timing
-        nbytes = 0
-        start = time.perf_counter()
-        for base in range(0, n, chunk):
-            futures = []
-            for i in range(base, min(n, base + chunk)):
-                key = keys[i % len(keys)]
-                futures.append(await producer.send(topic, value, key=key))
-                nbytes += len(key) + len(value)
-            await asyncio.gather(*futures)
-        elapsed = time.perf_counter() - start
-    finally:
-        await producer.stop()
-    return {
-        "client": f"aiokafka {metadata.version('aiokafka')}",
-        "config": {
-            "linger_ms": LINGER_MS,
-            "acks": "all",
-            "max_batch_size": FAUST_MAX_BATCH,
-            "gather_every": chunk,
-        },
-        "records": n,
-        "bytes": nbytes,
-        "seconds": elapsed,
-        "records_per_s": n / elapsed,
-        "mb_per_s": nbytes / elapsed / MB,
-    }
-
-
-def raw_aiokafka_produce(
-    bootstrap: str, topic: str, keys: Sequence[bytes], value: bytes, n: int, timeout: float
-) -> dict[str, Any]:
-    coro = _aiokafka_produce(bootstrap, topic, keys, value, n, chunk=10_000)
-    try:
-        return asyncio.run(asyncio.wait_for(coro, timeout))
-    except TimeoutError:
-        raise BenchError(f"aiokafka produce did not finish within {timeout:.0f}s") from None
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -796,26 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise BenchError(f"topics apply reported mismatches: {reports}")
 
         # 1. Raw Kafka, before the worker runs, so nothing else competes for the CPUs.
-        keys = [f"{TENANT}:u-{run}-raw-{i:06d}".encode() for i in range(1000)]
-        try:
-            topic = f"bench.raw.confluent.{run}"
-            create_topic(bootstrap, topic, RAW_PARTITIONS, 30)
-            log(f"raw: confluent produce {args.raw_records} records to {topic}")
-            res["raw"]["confluent_produce"] = raw_confluent_produce(
-                bootstrap, topic, keys, sample.value, args.raw_records, args.timeout
-            )
-            log("raw: confluent consume from the beginning")
-            res["raw"]["confluent_consume"] = raw_confluent_consume(
-                bootstrap, topic, args.raw_records, args.timeout
-            )
-            topic = f"bench.raw.aiokafka.{run}"
-            create_topic(bootstrap, topic, RAW_PARTITIONS, 30)
-            log(f"raw: aiokafka produce {args.raw_records} records to {topic}")
-            res["raw"]["aiokafka_produce"] = raw_aiokafka_produce(
-                bootstrap, topic, keys, sample.value, args.raw_records, args.timeout
-            )
-        except (BenchError, KafkaException) as exc:
-            res["errors"].append(f"raw: {exc}")
+        measure_raw(res, bootstrap, run, sample.value, args)
 
         # 2. The pipeline.
         env = stack_env(home, bootstrap)
