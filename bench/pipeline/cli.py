@@ -1,11 +1,11 @@
-"""The command line: the options, and the run of every phase in order with the broker,
-the simulator and the worker stopped in a `finally`."""
+"""The command line: the options, and the phases in order on a broker of the benchmark's
+own, which is stopped with the worker and the simulator in a `finally` (also on Ctrl-C,
+SIGTERM or a failed phase), so a run never leaves anything behind."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
 import platform
@@ -17,242 +17,29 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import (
-    TIMESTAMP_LOG_APPEND_TIME,
-    Consumer,
-    KafkaException,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import KafkaException
 from confluent_kafka import libversion as librdkafka_version
 
 from bench.common import sigterm_as_interrupt
-from bench.pipeline.measure import (
-    MB,
-    BenchError,
-    cpu_seconds,
-    log,
-    now_ms,
-    proc_status,
-    ratio,
-    summary,
-)
+from bench.pipeline.measure import MB, BenchError, log, proc_status
 from bench.pipeline.raw import measure_raw
-from bench.pipeline.records import LINGER_MS, TENANT, Request, build_requests, produce_one
-from herald.topology import CHANNELS, LANES
+from bench.pipeline.records import build_requests
+from bench.pipeline.runs import measure_pipeline, pipeline_env
+from bench.pipeline.stats import ratios
 from pipeline.devstack.processes import LocalStack as Stack
-from pipeline.devstack.processes import free_port, stack_env
+from pipeline.devstack.processes import free_port
 from pipeline.kafka import admin, broker
-from pipeline.kafka.catalog import PREFERENCES, REQUESTS, STATUS, Catalog, dispatch_topic
+from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.settings import PROJECT_ROOT, Settings
 
-# Statuses after which a message will never become SENT in this pipeline version.
-DEAD_ENDS = {"FAILED", "DLQ", "BLOCKED", "CANCELLED", "BOUNCED"}
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x08")
-
-
-# ----------------------------------------------------------------------------- pipeline
-
-
-@dataclass
-class Tracking:
-    """What one pipeline run saw: produce times and status timestamps per messageId."""
-
-    produced_ms: dict[str, float] = field(default_factory=dict)
-    status_ms: dict[str, dict[str, float]] = field(default_factory=dict)
-    dead_ends: dict[str, str] = field(default_factory=dict)
-    counts: Counter[str] = field(default_factory=Counter)
-    timestamp_types: Counter[str] = field(default_factory=Counter)
-    sent_receive_ms: list[float] = field(default_factory=list)
-
-
-def status_consumer(bootstrap: str) -> Consumer:
-    """A consumer of every status partition, positioned at the current end offsets."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-status-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "fetch.wait.max.ms": 50,
-        }
-    )
-    parts = consumer.list_topics(STATUS, timeout=10).topics[STATUS].partitions
-    assignment = []
-    for p in parts:
-        _low, high = consumer.get_watermark_offsets(TopicPartition(STATUS, p), timeout=10)
-        assignment.append(TopicPartition(STATUS, p, high))
-    consumer.assign(assignment)
-    consumer.poll(0)
-    return consumer
-
-
-def wait_worker_idle(bootstrap: str, group: str, timeout: float) -> float:
-    """Wait until the worker's consumer group has committed every record of its source
-    topics (nothing queued inside the worker); returns the seconds it took."""
-    topics = [REQUESTS, STATUS, PREFERENCES] + [
-        dispatch_topic(c, lane) for c in CHANNELS for lane in LANES
-    ]
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "enable.auto.commit": False})  # fmt: skip
-    start = time.monotonic()
-    try:  # never subscribes: it only reads the group's committed offsets
-        md = consumer.list_topics(timeout=10).topics
-        tps = [TopicPartition(t, p) for t in topics for p in md[t].partitions]
-        while True:
-            ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps]
-            done = consumer.committed(tps, timeout=10)
-            lag = sum(max(0, end - max(c.offset, 0)) for end, c in zip(ends, done, strict=True))
-            if lag == 0:
-                return time.monotonic() - start
-            if time.monotonic() - start > timeout:
-                raise BenchError(f"the worker still lags {lag} records after {timeout:.0f}s")
-            time.sleep(0.25)
-    finally:
-        consumer.close()
-
-
-def run_pipeline(
-    bootstrap: str,
-    codec: AvroCodec,
-    requests: Sequence[Request],
-    *,
-    rate: float | None,
-    timeout: float,
-    label: str,
-    on_tick: Callable[[], None] | None = None,
-) -> Tracking:
-    """Produce `requests` (at `rate` per second, or as fast as possible) and follow them
-    on the status topic until each is SENT or at a dead end."""
-    track = Tracking()
-    pending = {r.message_id for r in requests}
-    track.status_ms = {r.message_id: {} for r in requests}
-    consumer = status_consumer(bootstrap)  # before the first produce
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": LINGER_MS, "acks": "all"})
-    try:
-        producer.list_topics(REQUESTS, timeout=10)
-        interval = 1.0 / rate if rate else 0.0
-        start = time.monotonic()
-        deadline = start + timeout
-        next_report = start + 5.0
-        sent = i = 0
-        flushed = False
-        while pending:
-            mono = time.monotonic()
-            if mono > deadline:
-                raise BenchError(
-                    f"{label}: {len(pending)} of {len(requests)} not SENT after {timeout:.0f}s "
-                    f"(produced {i}, statuses seen {dict(track.counts)})"
-                )
-            if mono > next_report:
-                log(
-                    f"{label}: produced {i}/{len(requests)}, SENT {sent}, "
-                    f"dead ends {len(track.dead_ends)}"
-                )
-                next_report = mono + 5.0
-                if on_tick is not None:
-                    on_tick()
-            if i < len(requests):
-                wait = start + i * interval - mono
-                if wait <= 0:
-                    req = requests[i]
-                    track.produced_ms[req.message_id] = now_ms()
-                    produce_one(producer, REQUESTS, req.key, req.value, deadline)
-                    producer.poll(0)
-                    i += 1
-                    continue
-                poll_for = min(wait, 0.05)
-            else:
-                if not flushed:
-                    left = producer.flush(max(1.0, deadline - time.monotonic()))
-                    if left:
-                        raise BenchError(f"{label}: {left} requests not delivered to {REQUESTS}")
-                    flushed = True
-                poll_for = 0.2
-            for msg in consumer.consume(num_messages=1000, timeout=poll_for):
-                if msg.error():
-                    continue
-                status = codec.decode("NotificationStatus", msg.value())
-                mid = status["messageId"]
-                if status["tenant"] != TENANT or mid not in track.status_ms:
-                    continue
-                ts_type, ts = msg.timestamp()
-                track.timestamp_types[
-                    "LogAppendTime" if ts_type == TIMESTAMP_LOG_APPEND_TIME else "CreateTime"
-                ] += 1
-                name = status["status"]
-                track.counts[name] += 1
-                track.status_ms[mid].setdefault(name, float(ts))
-                if name == "SENT" and mid in pending:
-                    pending.discard(mid)
-                    sent += 1
-                    track.sent_receive_ms.append(now_ms())
-                elif name in DEAD_ENDS and mid in pending:
-                    pending.discard(mid)
-                    track.dead_ends[mid] = f"{name}: {status.get('error')}"
-        if not flushed:
-            producer.flush(10)
-    finally:
-        consumer.close()
-    return track
-
-
-def pipeline_stats(track: Tracking) -> dict[str, Any]:
-    produced, statuses = track.produced_ms, track.status_ms
-    sent = {m: s["SENT"] for m, s in statuses.items() if "SENT" in s}
-    e2e = [sent[m] - produced[m] for m in sent]
-
-    def hop(a: str, b: str) -> list[float]:
-        out = []
-        for m, s in statuses.items():
-            start = produced[m] if a == "produce" else s.get(a)
-            if start is not None and b in s:
-                out.append(s[b] - start)
-        return out
-
-    first_produce = min(produced.values())
-    last_produce = max(produced.values())
-    last_sent = max(sent.values()) if sent else None
-    wall_s = (last_sent - first_produce) / 1000.0 if last_sent is not None else None
-    sent_ts = sorted(sent.values())
-    gaps = [b - a for a, b in itertools.pairwise(sent_ts)]
-    return {
-        "records": len(produced),
-        "sent": len(sent),
-        "dead_ends": len(track.dead_ends),
-        "dead_end_examples": dict(list(track.dead_ends.items())[:5]),
-        "status_counts": dict(track.counts),
-        "status_timestamp_types": dict(track.timestamp_types),
-        "produce_seconds": (last_produce - first_produce) / 1000.0,
-        "produce_records_per_s": (
-            len(produced) / ((last_produce - first_produce) / 1000.0)
-            if last_produce > first_produce
-            else None
-        ),
-        "first_produce_to_last_sent_s": wall_s,
-        "first_sent_after_s": (min(sent.values()) - first_produce) / 1000.0 if sent else None,
-        "all_pending_after_s": (
-            (max(pend) - first_produce) / 1000.0
-            if (pend := [s["PENDING"] for s in statuses.values() if "PENDING" in s])
-            else None
-        ),
-        "records_per_s": len(sent) / wall_s if wall_s else None,
-        "latency_ms": summary(e2e),
-        "hops_ms": {
-            "ingest (produce -> PENDING)": summary(hop("produce", "PENDING")),
-            "dispatch (PENDING -> PROCESSING)": summary(hop("PENDING", "PROCESSING")),
-            "provider (PROCESSING -> SENT)": summary(hop("PROCESSING", "SENT")),
-        },
-        "longest_gap_between_sent_ms": max(gaps) if gaps else None,
-    }
 
 
 # ----------------------------------------------------------------------------- machine
@@ -447,9 +234,6 @@ def render_report(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-# ----------------------------------------------------------------------------- main
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.pipeline",
@@ -471,22 +255,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    started = time.monotonic()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    run = uuid.uuid4().hex[:6]
-    home = Path(tempfile.mkdtemp(prefix="herald-bench-"))
+def bench_settings(home: Path) -> Settings:
+    """Settings for a broker of the benchmark's own in `home`, on two free loopback ports
+    that are never Kafka's usual 9092/9093 (a developer's broker may want them back)."""
     ports = [free_port(), free_port()]
     while 9092 in ports or 9093 in ports or ports[0] == ports[1]:
         ports = [free_port(), free_port()]
-    settings = Settings.from_env(
+    return Settings.from_env(
         {},
         home=home,
         kafka_port=ports[0],
         kafka_controller_port=ports[1],
         kafka_dist=PROJECT_ROOT / ".herald" / f"kafka-{Settings().kafka_version}",
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run = uuid.uuid4().hex[:6]
+    home = Path(tempfile.mkdtemp(prefix="herald-bench-"))
+    settings = bench_settings(home)
     codec = AvroCodec(SchemaSet.from_dir(settings.schemas_dir))
     sample = build_requests(codec, run, "raw", 1)[0]
     res: dict[str, Any] = {
@@ -515,87 +305,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         measure_raw(res, bootstrap, run, sample.value, args)
 
         # 2. The pipeline.
-        env = stack_env(home, bootstrap)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
-        )
-        group = Settings.from_env(env).app_id  # the worker's consumer group
-        stack = Stack(env, home)
+        stack = Stack(pipeline_env(home, bootstrap), home)
         log("pipeline: starting the simulator and one worker")
         stack.start("simulator")
         stack.start("worker")
-        worker_pid = stack.procs["worker"].pid
-        sim_pid = stack.procs["simulator"].pid
-        broker_pid = broker.running_pid(settings)
-
-        def alive() -> None:
-            assert stack is not None
-            for name, proc in stack.procs.items():
-                if proc.poll() is not None:
-                    raise BenchError(f"{name} exited with {proc.returncode}; see {home}/{name}.log")
-
-        try:
-            if args.warmup:
-                log(f"pipeline: warm-up, {args.warmup} records")
-                warm = build_requests(codec, run, "warm", args.warmup)
-                run_pipeline(
-                    bootstrap,
-                    codec,
-                    warm,
-                    rate=None,
-                    timeout=args.timeout,
-                    label="warm-up",
-                    on_tick=alive,
-                )
-            wait_worker_idle(bootstrap, group, args.timeout)
-            reqs = build_requests(codec, run, "tput", args.records)
-            log(f"pipeline: throughput run, {args.records} records as fast as possible")
-            pids = {"worker": worker_pid, "simulator": sim_pid, "broker": broker_pid}
-            cpu_before = {k: cpu_seconds(v) for k, v in pids.items()}
-            t0 = time.monotonic()
-            track = run_pipeline(
-                bootstrap,
-                codec,
-                reqs,
-                rate=None,
-                timeout=args.timeout,
-                label="throughput",
-                on_tick=alive,
-            )
-            wall = time.monotonic() - t0
-            cpu_after = {k: cpu_seconds(v) for k, v in pids.items()}
-            res["pipeline"]["throughput"] = pipeline_stats(track)
-            res["pipeline"]["throughput_cpu"] = {
-                k: {
-                    "cpu_seconds": cpu_after[k] - b,  # type: ignore[operator]
-                    "wall_seconds": wall,
-                    "utilisation": (cpu_after[k] - b) / wall,  # type: ignore[operator]
-                }
-                for k, b in cpu_before.items()
-                if b is not None and cpu_after[k] is not None
-            }
-            log("pipeline: waiting for the worker to drain its backlog (status, commits)")
-            res["pipeline"]["backlog_drain_s"] = wait_worker_idle(bootstrap, group, args.timeout)
-            lat = build_requests(codec, run, "lat", args.latency_records)
-            log(f"pipeline: latency run, {args.latency_records} records at {args.latency_rate:g}/s")
-            track = run_pipeline(
-                bootstrap,
-                codec,
-                lat,
-                rate=args.latency_rate,
-                timeout=args.timeout,
-                label="latency",
-                on_tick=alive,
-            )
-            res["pipeline"]["latency"] = pipeline_stats(track)
-        except (BenchError, KafkaException) as exc:
-            res["errors"].append(f"pipeline: {exc}")
+        pids = {
+            "worker": stack.procs["worker"].pid,
+            "simulator": stack.procs["simulator"].pid,
+            "broker": broker.running_pid(settings),
+        }
+        measure_pipeline(res, stack, bootstrap, codec, run, pids, args)
 
         # 3. Memory, while everything still runs.
         res["memory"] = {
-            "worker": proc_status(worker_pid),
-            "simulator": proc_status(sim_pid),
-            "broker JVM": proc_status(broker_pid),
+            "worker": proc_status(pids["worker"]),
+            "simulator": proc_status(pids["simulator"]),
+            "broker JVM": proc_status(pids["broker"]),
         }
     except (BenchError, KafkaException, AssertionError, OSError) as exc:
         res["errors"].append(f"setup: {type(exc).__name__}: {exc}")
@@ -614,19 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     res["machine"]["loadavg_end"] = list(os.getloadavg())
     res["logs"] = {name: log_issues(home / f"{name}.log") for name in ("worker", "simulator")}
-    tput = (res["pipeline"].get("throughput") or {}).get("records_per_s")
-    raw = res["raw"]
-    res["ratios"] = {
-        "pipeline_over_raw_produce": ratio(
-            tput, (raw.get("confluent_produce") or {}).get("records_per_s")
-        ),
-        "pipeline_over_raw_consume": ratio(
-            tput, (raw.get("confluent_consume") or {}).get("records_per_s")
-        ),
-        "pipeline_over_aiokafka_produce": ratio(
-            tput, (raw.get("aiokafka_produce") or {}).get("records_per_s")
-        ),
-    }
+    res["ratios"] = ratios(res["pipeline"], res["raw"])
     res["wall_seconds"] = time.monotonic() - started
     report = render_report(res)
     args.out.mkdir(parents=True, exist_ok=True)
