@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from bench.common import sigterm_as_interrupt, stderr_log
 from pipeline.devstack.drill import Drill, RoundResult
 from pipeline.devstack.processes import LocalStack, free_port, stack_env
 from pipeline.kafka import admin, broker
@@ -38,9 +39,7 @@ from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.settings import PROJECT_ROOT, Settings
 
-
-def log(msg: str) -> None:
-    print(f"[kill {datetime.now(UTC).strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+log = stderr_log("kill")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -89,10 +88,6 @@ def render(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _sigterm(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt("SIGTERM")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
@@ -109,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rounds": [], "errors": [],
     }  # fmt: skip
     stack: LocalStack | None = None
-    previous = signal.signal(signal.SIGTERM, _sigterm)
+    previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     log(f"HERALD_HOME={home}, seed {seed}")
     try:
         bootstrap = broker.start(settings)

@@ -1,0 +1,153 @@
+"""The command line: the options, and the phases in order on a broker of the benchmark's
+own, which is stopped with the worker and the simulator in a `finally` (also on Ctrl-C,
+SIGTERM or a failed phase), so a run never leaves anything behind."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import KafkaException
+
+from bench.common import sigterm_as_interrupt
+from bench.pipeline.machine import log_issues, machine_info
+from bench.pipeline.measure import BenchError, log, proc_status
+from bench.pipeline.raw import measure_raw
+from bench.pipeline.records import build_requests
+from bench.pipeline.report import render_report
+from bench.pipeline.runs import measure_pipeline, pipeline_env
+from bench.pipeline.stats import ratios
+from pipeline.devstack.processes import LocalStack as Stack
+from pipeline.devstack.processes import free_port
+from pipeline.kafka import admin, broker
+from pipeline.kafka.catalog import Catalog
+from pipeline.kafka.codecs import AvroCodec, SchemaSet
+from pipeline.settings import PROJECT_ROOT, Settings
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.pipeline",
+        description=sys.modules["bench.pipeline"].__doc__,  # the package docstring: the usage
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--records", type=int, default=5000, help="pipeline throughput run")
+    p.add_argument("--raw-records", type=int, default=200_000, help="raw Kafka runs")
+    p.add_argument("--latency-records", type=int, default=200)
+    p.add_argument("--latency-rate", type=float, default=20.0, help="records/s")
+    p.add_argument("--warmup", type=int, default=50, help="pipeline records before timing")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per phase")
+    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep broker data and worker state (logs are always kept)",
+    )
+    return p.parse_args(argv)
+
+
+def bench_settings(home: Path) -> Settings:
+    """Settings for a broker of the benchmark's own in `home`, on two free loopback ports
+    that are never Kafka's usual 9092/9093 (a developer's broker may want them back)."""
+    ports = [free_port(), free_port()]
+    while 9092 in ports or 9093 in ports or ports[0] == ports[1]:
+        ports = [free_port(), free_port()]
+    return Settings.from_env(
+        {},
+        home=home,
+        kafka_port=ports[0],
+        kafka_controller_port=ports[1],
+        kafka_dist=PROJECT_ROOT / ".herald" / f"kafka-{Settings().kafka_version}",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run = uuid.uuid4().hex[:6]
+    home = Path(tempfile.mkdtemp(prefix="herald-bench-"))
+    settings = bench_settings(home)
+    codec = AvroCodec(SchemaSet.from_dir(settings.schemas_dir))
+    sample = build_requests(codec, run, "raw", 1)[0]
+    res: dict[str, Any] = {
+        "timestamp": stamp,
+        "herald_home": str(home),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "machine": machine_info(settings),
+        "record_bytes": len(sample.value),
+        "key_bytes": len(sample.key),
+        "latency_rate": args.latency_rate,
+        "raw": {},
+        "pipeline": {},
+        "memory": {},
+        "errors": [],
+    }
+    stack: Stack | None = None
+    previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
+    log(f"HERALD_HOME={home}, broker on 127.0.0.1:{settings.kafka_port}")
+    try:
+        bootstrap = broker.start(settings)
+        reports = admin.apply(Catalog.load(settings.topics_file), bootstrap)
+        if any(r.action == "mismatch" for r in reports):
+            raise BenchError(f"topics apply reported mismatches: {reports}")
+
+        # 1. Raw Kafka, before the worker runs, so nothing else competes for the CPUs.
+        measure_raw(res, bootstrap, run, sample.value, args)
+
+        # 2. The pipeline.
+        stack = Stack(pipeline_env(home, bootstrap), home)
+        log("pipeline: starting the simulator and one worker")
+        stack.start("simulator")
+        stack.start("worker")
+        pids = {
+            "worker": stack.procs["worker"].pid,
+            "simulator": stack.procs["simulator"].pid,
+            "broker": broker.running_pid(settings),
+        }
+        measure_pipeline(res, stack, bootstrap, codec, run, pids, args)
+
+        # 3. Memory, while everything still runs.
+        res["memory"] = {
+            "worker": proc_status(pids["worker"]),
+            "simulator": proc_status(pids["simulator"]),
+            "broker JVM": proc_status(pids["broker"]),
+        }
+    except (BenchError, KafkaException, AssertionError, OSError) as exc:
+        res["errors"].append(f"setup: {type(exc).__name__}: {exc}")
+    except KeyboardInterrupt:
+        res["errors"].append("interrupted")
+    finally:
+        log("stopping the worker, the simulator and the broker")
+        if stack is not None:
+            stack.stop("worker")  # first, so it never calls a stopped simulator
+            stack.stop_all()
+        broker.stop(settings)
+        signal.signal(signal.SIGTERM, previous)
+        if not args.keep:
+            shutil.rmtree(broker.paths(settings).data, ignore_errors=True)
+            shutil.rmtree(home / "worker", ignore_errors=True)
+
+    res["machine"]["loadavg_end"] = list(os.getloadavg())
+    res["logs"] = {name: log_issues(home / f"{name}.log") for name in ("worker", "simulator")}
+    res["ratios"] = ratios(res["pipeline"], res["raw"])
+    res["wall_seconds"] = time.monotonic() - started
+    report = render_report(res)
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / f"pipeline-{stamp}.json"
+    json_path.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    (args.out / "report.md").write_text(report)
+    print(report)
+    log(f"wrote {json_path} and {args.out / 'report.md'}; logs in {home}")
+    return 1 if res["errors"] else 0
