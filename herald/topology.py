@@ -35,7 +35,6 @@ functions in one agent (`pipeline.domain.planning.plan_request`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -45,6 +44,7 @@ from agents.provider_events import provider_events
 from agents.scheduler import fire_due, schedule_agent
 from agents.send import send
 from agents.status import status
+from herald.description import StageSpec, TableSpec, TimerSpec, Topology
 from pipeline.budgets import RateBudgets
 from pipeline.domain.breaker import CircuitBreaker
 from pipeline.domain.retry import RetryPolicy
@@ -62,25 +62,15 @@ from pipeline.settings import Settings
 # Every channel has two lanes; a channel is used once the worker has a provider for it.
 CHANNELS = ("email", "sms", "whatsapp", "push")
 LANES = ("urgent", "bulk")
-
-
-@dataclass
-class Topology:
-    """What `wire` built: the runtime the ingress shares, and a self-description."""
-
-    runtime: Runtime
-    agents: dict[str, str] = field(default_factory=dict)  # agent name -> source topic
-    tables: dict[str, str] = field(default_factory=dict)  # table name -> changelog topic
-    sinks: set[str] = field(default_factory=set)
-
-    def describe(self) -> str:
-        lines = ["agents (source topic -> agent):"]
-        lines += [f"  {topic} -> {agent}" for agent, topic in self.agents.items()]
-        lines.append("tables (changelog):")
-        lines += [f"  {t} ({c})" for t, c in self.tables.items()]
-        lines.append("sinks:")
-        lines += [f"  {s}" for s in sorted(self.sinks)]
-        return "\n".join(lines)
+# Every table: its stable name (the changelog is <app id>-<name>-changelog) and what it holds.
+TABLES = {
+    "idempotency": "tenant:messageId -> where it was first accepted",
+    "preferences": "tenant:userId -> consent per channel and category",
+    "send-ledger": "tenant:messageId:channel:attempt -> intent, then outcome",
+    "notification-state": "tenant:messageId -> status, attempts, history (GET reads it)",
+    "schedule": "scheduled delivery id -> due time, topic, key, payload",
+    "rate-windows": "provider:partition -> token bucket",
+}
 
 
 def wire(
@@ -116,8 +106,9 @@ def wire(
             partitions=spec.partitions,
         )
 
-    def table(name: str, help: str) -> Any:
+    def table(name: str) -> Any:
         changelog = topics.changelog_for(settings.app_id, name)
+        help = TABLES[name]
         # A TrackedTable: its changelog writes join the batch's effects (acknowledged
         # by the broker before the batch's offsets may be committed).
         tracked = TrackedTable(
@@ -137,12 +128,12 @@ def wire(
         dispatch={k: sink(n) for k, n in dispatch_names.items()},
     )
     tables = Tables(
-        idempotency=table("idempotency", "tenant:messageId -> where it was first accepted"),
-        preferences=table("preferences", "tenant:userId -> consent per channel and category"),
-        send_ledger=table("send-ledger", "tenant:messageId:channel:attempt -> provider id"),
-        state=table("notification-state", "tenant:messageId -> status, attempts, history"),
-        schedule=table("schedule", "scheduled delivery id -> due time, topic, key, payload"),
-        rate_windows=table("rate-windows", "provider:partition -> token bucket"),
+        idempotency=table("idempotency"),
+        preferences=table("preferences"),
+        send_ledger=table("send-ledger"),
+        state=table("notification-state"),
+        schedule=table("schedule"),
+        rate_windows=table("rate-windows"),
     )
     partitions = topics[dispatch_topic("email", "urgent")].partitions
     budgets = RateBudgets.from_limits(
@@ -154,17 +145,15 @@ def wire(
         policy=RetryPolicy(scale=settings.retry_scale),
     )  # fmt: skip
     topo = Topology(runtime)
-    topo.sinks = {
-        names.REQUESTS, names.STATUS, names.DLQ, names.AUDIT, names.SCHEDULER,
-        names.PROVIDER_EVENTS, *dispatch_names.values(),
-    }  # fmt: skip
-    for t in (
-        "idempotency", "preferences", "send-ledger", "notification-state", "schedule",
-        "rate-windows",
-    ):  # fmt: skip
-        topo.tables[t] = topics.changelog_for(settings.app_id, t).name
+    topo.table_specs = [
+        TableSpec(name, topics.changelog_for(settings.app_id, name).name, holds)
+        for name, holds in TABLES.items()
+    ]
 
-    def agent(name: str, topic: str, fn: Callable[..., Awaitable[None]], **kw: Any) -> None:
+    def agent(
+        name: str, topic: str, fn: Callable[..., Awaitable[None]], *, writes: tuple[str, ...],
+        uses: tuple[str, ...] = (), family: str = "", **kw: Any,
+    ) -> None:  # fmt: skip
         bound = partial(fn, rt=runtime, stage=runtime.stage(name), **kw)
 
         async def run(stream: Any) -> None:
@@ -173,18 +162,31 @@ def wire(
         run.__doc__ = fn.__doc__
         run.__name__ = run.__qualname__ = name.replace("-", "_")
         app.agent(source(topic), name=name)(run)
-        topo.agents[name] = topic
+        topo.stages.append(StageSpec(name, topic, writes, uses, family))
 
-    agent("ingest", names.REQUESTS, ingest)
-    agent("preferences", names.PREFERENCES, preferences)
+    lanes = tuple(dispatch_names.values())
+    agent("ingest", names.REQUESTS, ingest,
+          writes=(*lanes, names.STATUS, names.AUDIT, names.DLQ),
+          uses=("idempotency", "preferences"))  # fmt: skip
+    agent("preferences", names.PREFERENCES, preferences, writes=(names.DLQ,),
+          uses=("preferences",))  # fmt: skip
     for (channel, lane), topic in dispatch_names.items():
-        agent(f"send-{channel}-{lane}", topic, send, channel=channel)
-    agent("scheduler", names.SCHEDULER, schedule_agent)
-    agent("provider-events", names.PROVIDER_EVENTS, provider_events)
-    agent("status", names.STATUS, status)
+        agent(f"send-{channel}-{lane}", topic, send, channel=channel,
+              family="send-<channel>-<lane>",
+              writes=(names.STATUS, names.SCHEDULER, *lanes, names.DLQ),
+              uses=("send-ledger", "rate-windows"))  # fmt: skip
+    agent("scheduler", names.SCHEDULER, schedule_agent, writes=(names.DLQ,), uses=("schedule",))
+    agent("provider-events", names.PROVIDER_EVENTS, provider_events,
+          writes=(names.STATUS, names.DLQ), uses=("notification-state",))  # fmt: skip
+    agent("status", names.STATUS, status, writes=(names.DLQ,), uses=("notification-state",))
 
     async def scheduler_tick() -> None:
         await fire_due(runtime, app)
 
     app.timer(settings.scheduler_tick_s, name="scheduler-tick")(scheduler_tick)
+    topo.timers.append(TimerSpec(
+        "scheduler-tick", settings.scheduler_tick_s,
+        "fires the due entries of the schedule table to their topics",
+        writes=(*lanes, names.REQUESTS, names.SCHEDULER),
+    ))  # fmt: skip
     return topo

@@ -4,7 +4,6 @@ real broker with faults scripted through the simulator (seed 6.6, 6.9, 6.10)."""
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -17,11 +16,21 @@ from confluent_kafka import Producer
 from pipeline.kafka.catalog import REQUESTS
 from pipeline.kafka.io import producer_config
 
-from .harness import Stack, wait_for
-from .test_pipeline import DATA, codec, history, post, unique
-from .test_resilience import at, dead_letters, gaps_before_retries
+from .harness import (
+    DATA,
+    Stack,
+    at,
+    codec,
+    dead_letters,
+    gaps_before_retries,
+    history,
+    phone,
+    post,
+    unique,
+    wait_for,
+)
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e
 PARTITIONS = 6
 
 
@@ -30,11 +39,6 @@ def no_faults(stack: Stack) -> Iterator[None]:
     stack.clear_faults()
     yield
     stack.clear_faults()
-
-
-def phone() -> str:
-    """A fresh Spanish mobile number, so every test has its own recipients."""
-    return f"+3460{uuid.uuid4().int % 10**7:07d}"
 
 
 def body(user: str, priority: str = "high", **recipient: Any) -> dict[str, Any]:

@@ -13,8 +13,6 @@ from pipeline.settings import Settings
 
 from .harness import Stack, herald_cmd
 
-pytestmark = pytest.mark.integration
-
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(herald_cmd(*args), env=env, capture_output=True, text=True, timeout=120)

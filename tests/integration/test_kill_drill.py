@@ -19,7 +19,7 @@ from pipeline.settings import Settings
 
 from .harness import Stack, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 ROUNDS = int(os.environ.get("HERALD_DRILL_ROUNDS", "3"))
 MESSAGES = int(os.environ.get("HERALD_DRILL_MESSAGES", "400"))

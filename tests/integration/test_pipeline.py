@@ -9,77 +9,25 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from pipeline.kafka.catalog import AUDIT, DLQ, PREFERENCES, REQUESTS, STATUS
-from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.kafka.io import producer_config
-from pipeline.settings import Settings
 
-from .harness import Stack, herald_cmd, wait_for
+from .harness import (
+    DATA,
+    Stack,
+    codec,
+    herald_cmd,
+    history,
+    post,
+    read_topic,
+    request_body,
+    unique,
+    wait_for,
+)
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-
-DATA = {
-    "name": "Ana", "bookingRef": "ABC123", "flight": "IB3456", "date": "2026-12-01",
-    "origin": "MAD", "destination": "JFK",
-}  # fmt: skip
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def request_body(user: str, **extra: Any) -> dict[str, Any]:
-    body = {
-        "recipient": {"userId": user, "email": f"{user}@example.com"},
-        "template": "booking-confirmation",
-        "data": DATA,
-    }
-    body.update(extra)
-    return body
-
-
-def post(stack: Stack, body: Any, tenant: str = "acme", **headers: str) -> httpx.Response:
-    return httpx.post(
-        f"{stack.api}/v1/notifications",
-        json=body,
-        headers={**stack.headers(tenant), **headers},
-        timeout=10,
-    )
-
-
-def history(state: dict[str, Any]) -> list[str]:
-    return [h["status"] for h in state["history"]]
-
-
-def codec() -> AvroCodec:
-    return AvroCodec(SchemaSet.from_dir(Settings().schemas_dir))
-
-
-def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    """Every record currently on `topic` (all partitions, from the beginning)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("test"),
-                         "enable.auto.commit": False})  # fmt: skip
-    try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {}
-        for p in parts:
-            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            ends[p] = high
-        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-        out, done = [], {p for p, end in ends.items() if end == 0}
-        while len(done) < len(parts):
-            msg = consumer.poll(5)
-            assert msg is not None, f"stalled reading {topic}"
-            if msg.error():
-                continue
-            out.append(msg)
-            if msg.offset() + 1 >= ends[msg.partition()]:
-                done.add(msg.partition())
-        return out
-    finally:
-        consumer.close()
+pytestmark = pytest.mark.e2e
 
 
 def test_http_notification_is_sent_once_with_its_history(stack: Stack) -> None:

@@ -4,17 +4,21 @@ faults scripted through the provider simulator (seed 6.6, 6.9, 6.10)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
-from typing import Any
 
 import pytest
 
-from pipeline.kafka.catalog import DLQ
+from .harness import (
+    Stack,
+    codec,
+    dead_letters,
+    gaps_before_retries,
+    history,
+    post,
+    request_body,
+    unique,
+)
 
-from .harness import Stack
-from .test_pipeline import codec, history, post, read_topic, request_body, unique
-
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(autouse=True)
@@ -22,27 +26,6 @@ def no_faults(stack: Stack) -> Iterator[None]:
     stack.clear_faults()
     yield
     stack.clear_faults()
-
-
-def at(entry: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(entry["at"].replace("Z", "+00:00"))
-
-
-def gaps_before_retries(state: dict[str, Any]) -> list[float]:
-    """Seconds from each RETRY to the PROCESSING of the next attempt."""
-    entries = state["history"]
-    out = []
-    for i, entry in enumerate(entries):
-        if entry["status"] == "RETRY":
-            nxt = next(e for e in entries[i + 1 :] if e["status"] == "PROCESSING")
-            out.append((at(nxt) - at(entry)).total_seconds())
-    return out
-
-
-def dead_letters(stack: Stack, message_id: str) -> list[dict[str, Any]]:
-    bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
-    letters = [codec().decode("DeadLetter", m.value()) for m in read_topic(bootstrap, DLQ)]
-    return [d for d in letters if d["messageId"] == message_id]
 
 
 def test_provider_5xx_three_times_then_sent_after_three_growing_retries(stack: Stack) -> None:

@@ -9,11 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .harness import Stack
-from .test_channels import phone
-from .test_pipeline import DATA, history, post, request_body, unique
+from .harness import DATA, Stack, history, phone, post, request_body, unique
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("wipe_local_state", [False, True], ids=["same-disk", "fresh-disk"])

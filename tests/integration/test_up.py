@@ -13,10 +13,9 @@ import pytest
 from pipeline.kafka import broker
 from pipeline.settings import Settings
 
-from .harness import free_port, herald_cmd, wait_for
-from .test_pipeline import request_body, unique
+from .harness import free_port, herald_cmd, request_body, unique, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def test_up_brings_the_system_up_and_ctrl_c_stops_it(tmp_path: Path, repo: Path) -> None:

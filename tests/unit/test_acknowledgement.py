@@ -20,8 +20,6 @@ from pipeline.kafka import effects, faust_fixes
 from pipeline.kafka.batches import Ownership, Stage
 from pipeline.kafka.effects import Effects
 
-pytestmark = pytest.mark.unit
-
 RESEND = frozenset({"high", "standard"})
 AT = [3, 41]
 

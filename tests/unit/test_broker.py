@@ -10,8 +10,6 @@ from pipeline.exceptions import BrokerError
 from pipeline.kafka import broker
 from pipeline.settings import Settings
 
-pytestmark = pytest.mark.unit
-
 
 def test_missing_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(broker.shutil, "which", lambda name: None)

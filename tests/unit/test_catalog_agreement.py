@@ -14,8 +14,6 @@ from pipeline.kafka.codecs import SchemaSet
 from pipeline.kafka.io import key_for
 from pipeline.settings import Settings
 
-pytestmark = pytest.mark.unit
-
 SETTINGS = Settings.from_env({})
 CATALOG = Catalog.load(SETTINGS.topics_file)
 CONTRACT = {

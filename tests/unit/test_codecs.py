@@ -13,8 +13,6 @@ from pipeline.exceptions import CatalogError, DecodeError, ValidationError
 from pipeline.kafka.codecs import HEADER_LEN, MAGIC, AvroCodec, Schema, SchemaSet, load_schema
 from pipeline.settings import Settings
 
-pytestmark = pytest.mark.unit
-
 SCHEMAS_DIR = Settings.from_env({}).schemas_dir
 NAMES = sorted(SchemaSet.from_dir(SCHEMAS_DIR).by_name)
 # Avro's share/test/data/schema-tests.txt: CRC-64-AVRO of `"int"` and of an empty record.

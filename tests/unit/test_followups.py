@@ -19,8 +19,6 @@ from pipeline.exceptions import (
     TransientError,
 )
 
-pytestmark = pytest.mark.unit
-
 NOW_MS = 1_800_000_000_000
 AT = [2, 17]
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pipeline.domain.microbatch import group_for_batches
-
-pytestmark = pytest.mark.unit
 
 
 def groups(items: list[str], max_size: int = 1000) -> list[list[str]]:

@@ -1,0 +1,251 @@
+"""The agents over a fake stream, plain dict tables and sinks that record what they get:
+what each stage produces, writes and acknowledges, without Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from agents.ingest import ingest
+from agents.send import send
+from agents.status import status as status_agent
+from pipeline.budgets import RateBudgets
+from pipeline.domain import ledger
+from pipeline.domain.breaker import CircuitBreaker
+from pipeline.domain.templates import TemplateCatalog
+from pipeline.exceptions import RecipientUnreachable
+from pipeline.kafka.batches import Ownership
+from pipeline.kafka.codecs import AvroCodec
+from pipeline.metrics import Metrics
+from pipeline.providers.base import Accepted, Message
+from pipeline.runtime import Runtime, Sinks, Tables
+from pipeline.settings import Settings
+
+CHANNELS = ("email", "sms", "whatsapp", "push")
+
+
+@dataclass
+class Msg:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes | None
+    generation_id: int = 1
+
+
+@dataclass
+class Ev:
+    message: Msg
+
+
+@dataclass
+class FakeApp:
+    rebalancing: bool = False
+    consumer_generation_id: int = 1
+
+    async def crash(self, reason: BaseException) -> None:
+        raise AssertionError(f"the worker would stop: {reason!r}")
+
+
+@dataclass
+class FakeSink:
+    """A topic: remembers what was produced, the broker acknowledges at once."""
+
+    name: str
+    codec: AvroCodec | None = None
+    schema: str = ""
+    records: list[tuple[Any, Any]] = field(default_factory=list)
+
+    def get_topic_name(self) -> str:
+        return self.name
+
+    async def send(self, *, key: Any, value: Any) -> asyncio.Future[Any]:
+        if self.codec is not None:  # records are checked against their schema
+            self.codec.encode(self.schema, value, check=True)
+        self.records.append((key, value))
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    def values(self) -> list[Any]:
+        return [v for _k, v in self.records]
+
+
+@dataclass
+class FakeStream:
+    batches: list[list[Ev]]
+    acked: list[int] = field(default_factory=list)
+
+    async def noack_take(self, max_: int, within: float) -> AsyncIterator[list[Ev]]:
+        for batch in self.batches:
+            yield batch
+
+    async def ack(self, event: Ev) -> bool:
+        self.acked.append(event.message.offset)
+        return True
+
+
+@dataclass
+class FakeProvider:
+    """A provider that accepts, or raises what it was told to."""
+
+    name: str
+    channel: str
+    error: Exception | None = None
+    sent: list[Message] = field(default_factory=list)
+    supports_batch: bool = False
+
+    async def send(self, message: Message) -> Accepted:
+        self.sent.append(message)
+        if self.error is not None:
+            raise self.error
+        return Accepted(self.name, f"{self.name}-{len(self.sent)}")
+
+
+@pytest.fixture
+def world(codec: AvroCodec, templates: TemplateCatalog) -> Any:
+    """A runtime on fake sinks and dict tables, with one fake provider per channel."""
+    settings = Settings.from_env({}, batch_window_s=0.0)
+    metrics = Metrics()
+    lanes = {(c, lane): FakeSink(f"herald.dispatch.{c}.{lane}", codec, "ChannelDispatch")
+             for c in CHANNELS for lane in ("urgent", "bulk")}  # fmt: skip
+    sinks = Sinks(
+        requests=FakeSink("herald.notifications.requests", codec, "NotificationRequest"),
+        status=FakeSink("herald.notifications.status", codec, "NotificationStatus"),
+        dlq=FakeSink("herald.notifications.dlq", codec, "DeadLetter"),
+        audit=FakeSink("herald.audit", codec, "AuditRecord"),
+        scheduler=FakeSink("herald.scheduler", codec, "ScheduledDelivery"),
+        provider_events=FakeSink("herald.provider.events", codec, "ProviderEvent"),
+        dispatch=lanes,
+    )
+    tables = Tables(*({} for _ in range(6)))
+    providers = {c: [FakeProvider(f"fake-{c}", c)] for c in CHANNELS}
+    breakers = {p.name: CircuitBreaker(p.name) for chain in providers.values() for p in chain}
+    rt = Runtime(
+        settings, codec, templates, metrics, sinks, tables, ownership=Ownership(FakeApp()),
+        providers=providers, breakers=breakers,
+        budgets=RateBudgets({}, tables.rate_windows, metrics),
+    )  # fmt: skip
+    return rt
+
+
+def event(topic: str, offset: int, key: str, value: bytes | None) -> Ev:
+    return Ev(Msg(topic, 0, offset, key.encode(), value))
+
+
+def statuses(rt: Runtime) -> list[str]:
+    return [v["status"] for v in rt.sinks.status.values()]
+
+
+async def run(agent: Any, rt: Runtime, batches: list[list[Ev]], **kw: Any) -> FakeStream:
+    stream = FakeStream(batches)
+    await agent(stream, rt, rt.stage(agent.__name__), **kw)
+    return stream
+
+
+async def test_ingest_plans_a_request_and_remembers_it(world: Runtime, make_request: Any) -> None:
+    rt = world
+    value = rt.codec.encode("NotificationRequest", make_request())
+    stream = await run(ingest, rt, [[event("herald.notifications.requests", 7, "acme:u-1", value)]])
+    lane = rt.sinks.dispatch[("email", "urgent")].values()
+    assert [d["to"] for d in lane] == ["ana@example.com"]
+    assert statuses(rt) == ["PENDING"]
+    assert rt.tables.idempotency["acme:m-1"]["position"] == [0, 7]
+    assert stream.acked == [7]
+
+
+async def test_ingest_skips_the_same_message_at_another_offset(
+    world: Runtime, make_request: Any
+) -> None:
+    rt = world
+    value = rt.codec.encode("NotificationRequest", make_request())
+    batch = [event("herald.notifications.requests", n, "acme:u-1", value) for n in (3, 4)]
+    stream = await run(ingest, rt, [batch])
+    assert len(rt.sinks.dispatch[("email", "urgent")].values()) == 1
+    assert stream.acked == [3, 4]
+
+
+async def test_ingest_dead_letters_bytes_that_are_no_record(world: Runtime) -> None:
+    rt = world
+    stream = await run(ingest, rt, [[event("herald.notifications.requests", 1, "k", b"junk")]])
+    [letter] = rt.sinks.dlq.values()
+    assert letter["reason"] == "decode-error" and letter["value"] == b"junk"
+    assert stream.acked == [1]
+
+
+async def dispatched(rt: Runtime, make_request: Any, **request: Any) -> bytes:
+    value = rt.codec.encode("NotificationRequest", make_request(**request))
+    await run(ingest, rt, [[event("herald.notifications.requests", 1, "acme:u-1", value)]])
+    channel = (request.get("channels") or ["email"])[0]
+    lane = "bulk" if request.get("priority") == "marketing" else "urgent"
+    record = rt.sinks.dispatch[(channel, lane)].values()[-1]
+    return rt.codec.encode("ChannelDispatch", record)
+
+
+async def test_send_calls_the_provider_once_and_a_replay_reports_it_again(
+    world: Runtime, make_request: Any
+) -> None:
+    rt = world
+    value = await dispatched(rt, make_request)
+    lane = "herald.dispatch.email.urgent"
+    await run(send, rt, [[event(lane, 9, "acme:u-1", value)]], channel="email")
+    provider = rt.providers["email"][0]
+    assert len(provider.sent) == 1  # type: ignore[attr-defined]
+    assert statuses(rt)[-2:] == ["PROCESSING", "SENT"]
+    entry = rt.tables.send_ledger["acme:m-1:email:1"]
+    assert entry["state"] == "done" and entry["providerMessageId"] == "fake-email-1"
+    # The same record again (a replay after a crash): reported, not sent again.
+    stream = await run(send, rt, [[event(lane, 9, "acme:u-1", value)]], channel="email")
+    assert len(provider.sent) == 1 and statuses(rt)[-1] == "SENT"  # type: ignore[attr-defined]
+    assert stream.acked == [9]
+
+
+@pytest.mark.parametrize(("priority", "resent"), [("standard", True), ("marketing", False)])
+async def test_a_call_left_in_doubt_is_resent_by_priority_and_named(
+    world: Runtime, make_request: Any, priority: str, resent: bool
+) -> None:
+    rt = world
+    value = await dispatched(rt, make_request, priority=priority)
+    lane = "bulk" if priority == "marketing" else "urgent"
+    rt.tables.send_ledger["acme:m-1:email:1"] = ledger.intent([0, 4])  # a worker died
+    await run(send, rt, [[event(f"herald.dispatch.email.{lane}", 4, "k", value)]],
+              channel="email")  # fmt: skip
+    provider = rt.providers["email"][0]
+    assert len(provider.sent) == (1 if resent else 0)  # type: ignore[attr-defined]
+    last = rt.sinks.status.values()[-1]
+    assert last["status"] == "SENT" and last["inDoubt"] is True
+    assert rt.tables.send_ledger["acme:m-1:email:1"]["state"] == "done"
+
+
+async def test_unreachable_falls_back_to_the_next_channel(
+    world: Runtime, make_request: Any
+) -> None:
+    rt = world
+    rt.providers["email"][0].error = RecipientUnreachable("no mailbox")  # type: ignore[attr-defined]
+    value = await dispatched(
+        rt, make_request, channels=["email", "sms"], recipient={"phone": "+34600111222"}
+    )
+    await run(send, rt, [[event("herald.dispatch.email.urgent", 2, "k", value)]], channel="email")
+    [nxt] = rt.sinks.dispatch[("sms", "urgent")].values()
+    assert nxt["to"] == "+34600111222" and nxt["history"][0]["outcome"] == "unreachable"
+    assert statuses(rt)[-1] == "RETRY"
+    assert rt.tables.send_ledger["acme:m-1:email:1"]["action"] == "fallback"
+
+
+async def test_status_folds_a_batch_into_the_state_table(world: Runtime, make_request: Any) -> None:
+    rt = world
+    value = rt.codec.encode("NotificationRequest", make_request())
+    await run(ingest, rt, [[event("herald.notifications.requests", 1, "acme:u-1", value)]])
+    events = [
+        event("herald.notifications.status", n, "acme:m-1",
+              rt.codec.encode("NotificationStatus", record))
+        for n, record in enumerate(rt.sinks.status.values())
+    ]  # fmt: skip
+    stream = await run(status_agent, rt, [events])
+    assert rt.tables.state["acme:m-1"]["status"] == "PENDING"
+    assert stream.acked == list(range(len(events)))
