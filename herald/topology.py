@@ -62,14 +62,15 @@ from pipeline.settings import Settings
 # Every channel has two lanes; a channel is used once the worker has a provider for it.
 CHANNELS = ("email", "sms", "whatsapp", "push")
 LANES = ("urgent", "bulk")
-# Every table: its stable name (the changelog is <app id>-<name>-changelog) and what it holds.
-TABLES = {
-    "idempotency": "tenant:messageId -> where it was first accepted",
-    "preferences": "tenant:userId -> consent per channel and category",
-    "send-ledger": "tenant:messageId:channel:attempt -> intent, then outcome",
-    "notification-state": "tenant:messageId -> status, attempts, history (GET reads it)",
-    "schedule": "scheduled delivery id -> due time, topic, key, payload",
-    "rate-windows": "provider:partition -> token bucket",
+# What each table holds; its stable name, key and changelog are the catalog's
+# (topics.yaml: <app id>-<name>-changelog), and a unit test holds the two together.
+HOLDS = {
+    "idempotency": "where the message was first accepted",
+    "preferences": "consent per channel and category",
+    "send-ledger": "intent, then outcome, of one provider call",
+    "notification-state": "status, attempts, history (GET reads it)",
+    "schedule": "due time, topic, key, payload",
+    "rate-windows": "token bucket",
 }
 
 
@@ -106,9 +107,13 @@ def wire(
             partitions=spec.partitions,
         )
 
+    changelogs = {name: topics.changelog_for(settings.app_id, name) for name in HOLDS}
+
+    def table_help(name: str) -> str:
+        return f"{changelogs[name].key} -> {HOLDS[name]}"
+
     def table(name: str) -> Any:
-        changelog = topics.changelog_for(settings.app_id, name)
-        help = TABLES[name]
+        changelog, help = changelogs[name], table_help(name)
         # A TrackedTable: its changelog writes join the batch's effects (acknowledged
         # by the broker before the batch's offsets may be committed).
         tracked = TrackedTable(
@@ -145,10 +150,7 @@ def wire(
         policy=RetryPolicy(scale=settings.retry_scale),
     )  # fmt: skip
     topo = Topology(runtime)
-    topo.table_specs = [
-        TableSpec(name, topics.changelog_for(settings.app_id, name).name, holds)
-        for name, holds in TABLES.items()
-    ]
+    topo.table_specs = [TableSpec(name, changelogs[name].name, table_help(name)) for name in HOLDS]
 
     def agent(
         name: str, topic: str, fn: Callable[..., Awaitable[None]], *, writes: tuple[str, ...],

@@ -8,7 +8,7 @@ allowed until opted out (the policy later issues make configurable per tenant).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,38 @@ from typing import Any
 class Decision:
     allowed: bool
     rule: str
+
+
+@dataclass(frozen=True)
+class ConsentSplit:
+    """The routed channels split by consent: where we may send, and why not elsewhere."""
+
+    allowed: list[str]
+    blocked: list[tuple[str, Decision]]
+
+    @property
+    def refused_everywhere(self) -> bool:
+        """Consent withdrawn on every routed channel: the request is BLOCKED."""
+        return not self.allowed and bool(self.blocked)
+
+
+def split_by_consent(
+    preferences: Mapping[str, Any] | None, channels: Sequence[str], category: str
+) -> ConsentSplit:
+    """Evaluate consent on each routed channel, in route order.
+
+    The one consent check: the ingest stage and the HTTP API's early opted-out
+    answer both call it, so they cannot disagree.
+    """
+    allowed: list[str] = []
+    blocked: list[tuple[str, Decision]] = []
+    for channel in channels:
+        decision = evaluate_consent(preferences, channel, category)
+        if decision.allowed:
+            allowed.append(channel)
+        else:
+            blocked.append((channel, decision))
+    return ConsentSplit(allowed, blocked)
 
 
 def evaluate_consent(

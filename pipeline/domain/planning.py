@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.clock import parse_time
-from pipeline.domain.compliance import evaluate_consent
+from pipeline.domain.compliance import split_by_consent
 from pipeline.domain.records import audit_record, dispatch_record, status_record
 from pipeline.domain.routing import contact_point, lane_for, route_channels
 from pipeline.domain.templates import TemplateCatalog
@@ -53,14 +53,11 @@ def plan_request(
     if not channels:
         return _reject(plan, request, "no-channel", "no reachable channel for this recipient")
 
-    allowed = []
-    for channel in channels:
-        decision = evaluate_consent(preferences, channel, request["priority"])
-        if not decision.allowed:
-            plan.audits.append(audit_record(request, "BLOCKED", decision.rule, channel))
-        else:
-            allowed.append(channel)
-    if not allowed:
+    consent = split_by_consent(preferences, channels, request["priority"])
+    for channel, decision in consent.blocked:
+        plan.audits.append(audit_record(request, "BLOCKED", decision.rule, channel))
+    allowed = consent.allowed
+    if consent.refused_everywhere:
         plan.statuses.append(status_record(request, "BLOCKED", error=plan.audits[0]["rule"]))
         return plan
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.domain.compliance import evaluate_consent
+from pipeline.domain.compliance import evaluate_consent, split_by_consent
 
 NO = {"granted": False, "source": "unsubscribe", "at": "2026-11-28T10:00:00.000Z"}
 YES = {**NO, "granted": True}
@@ -37,3 +37,19 @@ def test_evaluate_consent(
 ) -> None:
     decision = evaluate_consent(prefs, channel, category)
     assert (decision.allowed, decision.rule) == (allowed, rule)
+
+
+def test_split_by_consent_keeps_route_order_and_names_each_refusal() -> None:
+    preferences = {"channels": {"whatsapp": NO, "email": NO}}
+    split = split_by_consent(preferences, ["whatsapp", "sms", "email", "push"], "high")
+    assert split.allowed == ["sms", "push"]
+    assert [(c, d.rule) for c, d in split.blocked] == [
+        ("whatsapp", "opted-out-channel:whatsapp"),
+        ("email", "opted-out-channel:email"),
+    ]
+    assert not split.refused_everywhere
+
+
+def test_split_by_consent_refuses_everywhere_only_when_something_was_refused() -> None:
+    assert split_by_consent({"all": NO}, ["email", "push"], "standard").refused_everywhere
+    assert not split_by_consent({"all": NO}, [], "standard").refused_everywhere
