@@ -75,16 +75,14 @@ from cryptography.hazmat.primitives import serialization
 
 from pipeline.clock import now
 from pipeline.exceptions import ConfigError
-from pipeline.http.webhooks import (
-    HUB_SIGNATURE,
-    SENDGRID_SIGNATURE,
-    SENDGRID_TIMESTAMP,
-    TWILIO_SIGNATURE,
-    hub_signature,
-    sendgrid_signature,
-    twilio_signature,
-    vonage_signature,
-)
+from pipeline.http.webhooks.sendgrid import SIGNATURE as SENDGRID_SIGNATURE
+from pipeline.http.webhooks.sendgrid import TIMESTAMP as SENDGRID_TIMESTAMP
+from pipeline.http.webhooks.sendgrid import sign as sendgrid_signature
+from pipeline.http.webhooks.twilio import SIGNATURE as TWILIO_SIGNATURE
+from pipeline.http.webhooks.twilio import sign as twilio_signature
+from pipeline.http.webhooks.vonage import sign as vonage_signature
+from pipeline.http.webhooks.whatsapp_cloud import SIGNATURE as HUB_SIGNATURE
+from pipeline.http.webhooks.whatsapp_cloud import sign as hub_signature
 from pipeline.settings import Settings
 from pipeline.simulator.smtp_sink import start_smtp_sink, stop_smtp_sink
 

@@ -18,14 +18,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipeline.exceptions import AuthError, ValidationError
-from pipeline.http.webhooks import (
-    WEBHOOK_PROVIDERS,
-    hub_signature,
-    twilio_signature,
-    verify_and_parse,
-    verify_whatsapp_subscription,
-    vonage_signature,
-)
+from pipeline.http.webhooks import WEBHOOK_PROVIDERS, verify_and_parse, verify_whatsapp_subscription
+from pipeline.http.webhooks.twilio import sign as twilio_signature
+from pipeline.http.webhooks.vonage import sign as vonage_signature
+from pipeline.http.webhooks.whatsapp_cloud import sign as hub_signature
 from pipeline.providers import (
     Message,
     SendGrid,
