@@ -43,7 +43,7 @@ from pipeline.providers import (
     vonage,
     whatsapp,
 )
-from pipeline.providers._common import retry_after
+from pipeline.providers.transport import retry_after
 from pipeline.settings import Settings
 
 from .simkit import Sim, simulator
