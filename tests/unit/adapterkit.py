@@ -52,21 +52,19 @@ async def expect(error: type[DeliveryError], call: Any, code: str | None = None)
     return caught.value
 
 
-def twilio_sms(sim: Sim, **kw: Any) -> TwilioSms:
+def _twilio_args(sim: Sim, from_number: str, **kw: Any) -> dict[str, Any]:
     s = sim.settings
-    args: dict[str, Any] = {"base_url": s.twilio_base_url, "account_sid": s.twilio_account_sid,
-                            "auth_token": s.twilio_auth_token, "from_number": s.twilio_from,
-                            "public_url": "https://herald.example.com", **kw}  # fmt: skip
-    return TwilioSms(sim.session, **args)
+    return {"base_url": s.twilio_base_url, "account_sid": s.twilio_account_sid,
+            "auth_token": s.twilio_auth_token, "from_number": from_number,
+            "public_url": "https://herald.example.com", **kw}  # fmt: skip
+
+
+def twilio_sms(sim: Sim, **kw: Any) -> TwilioSms:
+    return TwilioSms(sim.session, **_twilio_args(sim, sim.settings.twilio_from, **kw))
 
 
 def twilio_whatsapp(sim: Sim, **kw: Any) -> TwilioWhatsApp:
-    s = sim.settings
-    args: dict[str, Any] = {"base_url": s.twilio_base_url, "account_sid": s.twilio_account_sid,
-                            "auth_token": s.twilio_auth_token,
-                            "from_number": s.twilio_whatsapp_from,
-                            "public_url": "https://herald.example.com", **kw}  # fmt: skip
-    return TwilioWhatsApp(sim.session, **args)
+    return TwilioWhatsApp(sim.session, **_twilio_args(sim, sim.settings.twilio_whatsapp_from, **kw))
 
 
 def vonage_sms(sim: Sim, **kw: Any) -> Vonage:
