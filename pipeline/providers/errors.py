@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from pipeline.exceptions import (
     DeliveryError,
@@ -28,12 +29,14 @@ from pipeline.exceptions import (
 
 ErrorClass = type[DeliveryError]
 
-HTTP_STATUSES: Mapping[str, ErrorClass] = {
-    "HTTP 429": RateLimited,
-    "HTTP 401": ProviderAuthError,
-    "HTTP 403": ProviderAuthError,
-    "HTTP 5xx": TransientError,
-}
+HTTP_STATUSES: Mapping[str, ErrorClass] = MappingProxyType(
+    {
+        "HTTP 429": RateLimited,
+        "HTTP 401": ProviderAuthError,
+        "HTTP 403": ProviderAuthError,
+        "HTTP 5xx": TransientError,
+    }
+)
 """What the HTTP status alone says, for every HTTP provider."""
 
 MAX_DETAIL = 300  # characters of the provider's message kept in the error
@@ -53,6 +56,10 @@ class ErrorTable:
     otherwise: ErrorClass = InvalidData
     # What a code means, where the provider's own message does not say what to do.
     notes: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # read-only: tables are module-level constants
+        object.__setattr__(self, "classes", MappingProxyType(dict(self.classes)))
+        object.__setattr__(self, "notes", MappingProxyType(dict(self.notes)))
 
     def error_class(self, *keys: str) -> ErrorClass:
         """The class of the first key the table lists, else `otherwise`."""
