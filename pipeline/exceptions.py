@@ -2,6 +2,7 @@
 
     HeraldError
     ├── ConfigError                  settings or environment unusable
+    ├── BatchUnsupported             send_batch on a provider without a batch API
     ├── BrokerError                  the local Kafka broker cannot be fetched/started
     ├── CatalogError                 topics.yaml, schemas/ or the cluster disagree
     ├── NotAcknowledged              the broker did not acknowledge records a batch produced
@@ -32,6 +33,10 @@ class HeraldError(Exception):
 
 class ConfigError(HeraldError):
     """A setting or the environment is unusable."""
+
+
+class BatchUnsupported(HeraldError):
+    """`send_batch` called on a provider whose `supports_batch` is false (a caller's bug)."""
 
 
 class BrokerError(HeraldError):

@@ -1,8 +1,11 @@
 """Provider adapters: one per provider, each speaking that provider's real protocol.
 
-Every adapter maps the provider's answers to one classification: `Accepted`
-(with the provider's message id) or a `DeliveryError` subclass from
-`pipeline.exceptions` (transient, recipient unreachable, invalid data, auth).
+Every adapter implements `Provider` (`base`): `send`, and the batch interface
+(`supports_batch`, `batchable`, `send_batch`; `SingleSendProvider` for those
+without a batch API). It maps the provider's answers to one classification:
+`Accepted` (with the provider's message id) or a `DeliveryError` subclass from
+`pipeline.exceptions`, through its declarative `ErrorTable` (`errors`). The
+HTTP adapters call through one `HttpCall` (`transport`).
 
 `build_providers(settings, session)` builds them all from the settings, per
 channel in failover order: [primary, secondary].
@@ -12,7 +15,13 @@ from __future__ import annotations
 
 import aiohttp
 
-from pipeline.providers.base import Accepted, Message, Provider, WhatsAppTemplate
+from pipeline.providers.base import (
+    Accepted,
+    Message,
+    Provider,
+    SingleSendProvider,
+    WhatsAppTemplate,
+)
 from pipeline.providers.fcm import Fcm, ServiceAccountToken, StaticToken, TokenProvider
 from pipeline.providers.sendgrid import SendGrid
 from pipeline.providers.smtp import Smtp
@@ -28,6 +37,7 @@ __all__ = [
     "Provider",
     "SendGrid",
     "ServiceAccountToken",
+    "SingleSendProvider",
     "Smtp",
     "StaticToken",
     "TokenProvider",

@@ -1,9 +1,19 @@
-"""What every provider adapter takes and returns."""
+"""What every provider adapter takes and returns, and the interface each one implements.
+
+An adapter sends one `Message` and answers `Accepted` or raises a
+`DeliveryError` subclass. Batch sending is part of the interface: the send
+stage asks `supports_batch`, groups the messages `batchable()` accepts, and
+calls `send_batch()`; an adapter without a batch API derives from
+`SingleSendProvider`, which says so once for all of them.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar
+
+from pipeline.exceptions import BatchUnsupported
 
 
 @dataclass(frozen=True)
@@ -42,11 +52,33 @@ class Accepted:
     provider_message_id: str
 
 
-class Provider(Protocol):
-    name: str
-    channel: str
-    supports_batch: bool  # has `batchable(message)` and `send_batch(messages)`
+class Provider(ABC):
+    """One provider on one channel: its name (metrics, circuits, rate budgets) and calls."""
 
+    name: ClassVar[str]
+    channel: ClassVar[str]
+    supports_batch: ClassVar[bool]  # has a batch API: send_batch may be called
+
+    @abstractmethod
     async def send(self, message: Message) -> Accepted:
         """Send one message; raise a `DeliveryError` subclass when it did not go."""
-        ...
+
+    @abstractmethod
+    def batchable(self, message: Message) -> bool:
+        """May this message share a batch request with others?"""
+
+    @abstractmethod
+    async def send_batch(self, messages: list[Message]) -> Accepted:
+        """Send many messages in one request: all are accepted, or the error is raised."""
+
+
+class SingleSendProvider(Provider):
+    """A provider without a batch API: every message is a call of its own."""
+
+    supports_batch = False
+
+    def batchable(self, message: Message) -> bool:
+        return False
+
+    async def send_batch(self, messages: list[Message]) -> Accepted:
+        raise BatchUnsupported(f"{self.name} has no batch API: check supports_batch")

@@ -6,20 +6,22 @@
 (`projects/{p}/messages/{id}`), the provider message id. FCM has no delivery
 webhook.
 
-The access token comes from an async `token_provider`: `StaticToken` (a token
+The access token comes from a `TokenProvider`: `StaticToken` (a token
 issued elsewhere) or `ServiceAccountToken`, the OAuth2 JWT-bearer flow of a
 service-account key (RS256 assertion exchanged at the token URI, cached until
-shortly before it expires).
+shortly before it expires). When FCM says UNAUTHENTICATED, a token provider
+that can fetch a new token is asked to, and the message is sent once more.
 
 Errors are `{"error": {"code", "message", "status", "details": [{"@type":
-"...FcmError", "errorCode"}]}}`, keyed on `errorCode`, else on `status`.
+"...FcmError", "errorCode"}]}}`, keyed on `errorCode`, else on `status` (ERRORS).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +38,51 @@ from pipeline.exceptions import (
     RecipientUnreachable,
     TransientError,
 )
-from pipeline.providers._common import response_json, retry_after, transport_error
-from pipeline.providers.base import Accepted, Message
+from pipeline.providers.base import Accepted, Message, SingleSendProvider
+from pipeline.providers.errors import HTTP_STATUSES, ErrorTable, http_keys
+from pipeline.providers.transport import Answer, HttpCall, retry_after
 
+NAME = "fcm"
 MAX_PAYLOAD_BYTES = 4096
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
-RATE_LIMITED = frozenset({"QUOTA_EXCEEDED", "RESOURCE_EXHAUSTED"})
-TRANSIENT = frozenset({"UNAVAILABLE", "INTERNAL"})
-AUTH = frozenset(
-    {"THIRD_PARTY_AUTH_ERROR", "SENDER_ID_MISMATCH", "UNAUTHENTICATED", "PERMISSION_DENIED"}
+ERRORS = ErrorTable(
+    NAME,
+    {
+        "UNREGISTERED": RecipientUnreachable,  # the app was uninstalled: drop the token
+        "INVALID_ARGUMENT": InvalidData,
+        "THIRD_PARTY_AUTH_ERROR": ProviderAuthError,  # APNs or web push credentials
+        "SENDER_ID_MISMATCH": ProviderAuthError,
+        "UNAUTHENTICATED": ProviderAuthError,  # our OAuth token
+        "PERMISSION_DENIED": ProviderAuthError,
+        "QUOTA_EXCEEDED": RateLimited,
+        "RESOURCE_EXHAUSTED": RateLimited,
+        "UNAVAILABLE": TransientError,
+        "INTERNAL": TransientError,
+        **HTTP_STATUSES,
+    },
+    notes={"UNREGISTERED": "the push token is no longer registered"},
+)
+# The OAuth token exchange: busy or failing is transient, any other refusal is ours.
+TOKEN_ERRORS = ErrorTable(
+    NAME, {"HTTP 429": TransientError, "HTTP 5xx": TransientError}, otherwise=ProviderAuthError
 )
 
-TokenProvider = Callable[[], Awaitable[str]]
+
+class TokenProvider(ABC):
+    """Where the adapter gets its OAuth2 access token."""
+
+    @abstractmethod
+    async def __call__(self) -> str:
+        """A valid access token."""
+
+    def invalidate(self) -> bool:
+        """FCM rejected the token: forget it. True when the next call fetches a new one."""
+        return False
 
 
-class StaticToken:
+class StaticToken(TokenProvider):
     """An access token obtained elsewhere (or the simulator's fixed token)."""
 
     def __init__(self, token: str) -> None:
@@ -62,7 +92,7 @@ class StaticToken:
         return self.token
 
 
-class ServiceAccountToken:
+class ServiceAccountToken(TokenProvider):
     """OAuth2 access tokens for a Google service account (RFC 7523 JWT-bearer grant).
 
     Signs `{iss: client_email, scope, aud: token_url, iat, exp}` with the key's
@@ -91,11 +121,10 @@ class ServiceAccountToken:
             self.token_url = token_url or str(info["token_uri"])
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise ConfigError(f"service-account file {path}: {exc!r}") from exc
-        self.session = session
+        self.http = HttpCall(session, NAME, timeout)
         self.scope = scope
         self.lifetime_s = lifetime_s
         self.margin_s = margin_s
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.clock = clock
         self._token: str | None = None
         self._expires_at = 0.0
@@ -114,12 +143,13 @@ class ServiceAccountToken:
             return jwt.encode(claims, self.private_key, algorithm="RS256", headers=headers)
         except (ValueError, TypeError, jwt.PyJWTError) as exc:
             raise ProviderAuthError(
-                f"cannot sign the assertion: {exc}", provider=Fcm.name, code="assertion"
+                f"cannot sign the assertion: {exc}", provider=NAME, code="assertion"
             ) from exc
 
-    def invalidate(self) -> None:
+    def invalidate(self) -> bool:
         """Forget the cached token (FCM rejected it): the next call fetches a new one."""
         self._token = None
+        return True
 
     async def __call__(self) -> str:
         async with self._lock:
@@ -127,30 +157,23 @@ class ServiceAccountToken:
                 return self._token
             now = self.clock()
             form = {"grant_type": JWT_BEARER, "assertion": self.assertion(now)}
-            try:
-                async with self.session.post(
-                    self.token_url, data=form, timeout=self.timeout
-                ) as resp:
-                    doc = await response_json(resp)
-                    if resp.status == 200 and doc.get("access_token"):
-                        self._token = str(doc["access_token"])
-                        self._expires_at = now + float(str(doc.get("expires_in", 3600)))
-                        return self._token
-                    detail = f"token exchange {resp.status}: {doc.get('error', '')}"
-                    if resp.status == 429 or resp.status >= 500:
-                        raise TransientError(
-                            detail, provider=Fcm.name, code="oauth",
-                            retry_after=retry_after(resp.headers),
-                        )  # fmt: skip
-                    raise ProviderAuthError(detail, provider=Fcm.name, code="oauth")
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                raise transport_error(Fcm.name, exc) from exc
+            answer = await self.http.post(self.token_url, data=form)
+            doc = answer.json
+            if answer.status == 200 and doc.get("access_token"):
+                self._token = str(doc["access_token"])
+                self._expires_at = now + float(str(doc.get("expires_in", 3600)))
+                return self._token
+            raise TOKEN_ERRORS.error(
+                "oauth",
+                f"token exchange {answer.status}: {doc.get('error', '')}",
+                keys=http_keys(answer.status),
+                retry_after=answer.retry_after,
+            )
 
 
-class Fcm:
-    name = "fcm"
+class Fcm(SingleSendProvider):
+    name = NAME
     channel = "push"
-    supports_batch = False
 
     def __init__(
         self,
@@ -161,10 +184,9 @@ class Fcm:
         token_provider: TokenProvider,
         timeout: float = 30.0,
     ) -> None:
-        self.session = session
+        self.http = HttpCall(session, self.name, timeout)
         self.url = f"{base_url.rstrip('/')}/v1/projects/{project_id}/messages:send"
         self.token_provider = token_provider
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
 
     def payload(self, message: Message) -> dict[str, Any]:
         notification = {"body": message.text}
@@ -184,26 +206,17 @@ class Fcm:
                 f"payload of {size} bytes exceeds FCM's {MAX_PAYLOAD_BYTES}",
                 provider=self.name, code="payload-too-large",
             )  # fmt: skip
-        status, doc, headers = await self._post(payload, await self.token_provider())
-        invalidate = getattr(self.token_provider, "invalidate", None)
-        if status == 401 and fcm_error_code(doc) == "UNAUTHENTICATED" and callable(invalidate):
-            invalidate()  # the cached OAuth token died early: fetch a new one, once
-            status, doc, headers = await self._post(payload, await self.token_provider())
-        if status == 200:
-            return Accepted(self.name, str(doc.get("name", "")))
-        raise classify(status, doc, headers)
+        answer = await self._post(payload)
+        rejected = answer.status == 401 and fcm_error_code(answer.json) == "UNAUTHENTICATED"
+        if rejected and self.token_provider.invalidate():  # the token died early: once more
+            answer = await self._post(payload)
+        if answer.status == 200:
+            return Accepted(self.name, str(answer.json.get("name", "")))
+        raise classify(answer.status, answer.json, answer.headers)
 
-    async def _post(
-        self, payload: dict[str, Any], token: str
-    ) -> tuple[int, dict[str, Any], Mapping[str, str]]:
-        headers = {"Authorization": f"Bearer {token}"}
-        try:
-            async with self.session.post(
-                self.url, json={"message": payload}, headers=headers, timeout=self.timeout
-            ) as resp:
-                return resp.status, await response_json(resp), resp.headers
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise transport_error(self.name, exc) from exc
+    async def _post(self, payload: dict[str, Any]) -> Answer:
+        headers = {"Authorization": f"Bearer {await self.token_provider()}"}
+        return await self.http.post(self.url, json={"message": payload}, headers=headers)
 
 
 def payload_size(payload: Mapping[str, Any]) -> int:
@@ -228,24 +241,8 @@ def classify(
     status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> DeliveryError:
     """Map an FCM error to Herald's error classes, keyed on `errorCode` (else `status`)."""
-    name = Fcm.name
-    code = fcm_error_code(body)
     error = body.get("error")
-    message = str(error.get("message", ""))[:300] if isinstance(error, Mapping) else ""
-    key = code or str(status)
-    detail = f"{key}: {message}"
-    if code == "UNREGISTERED":
-        return RecipientUnreachable(
-            f"{key}: the push token is no longer registered", provider=name, code=key
-        )
-    if code == "INVALID_ARGUMENT":
-        return InvalidData(detail, provider=name, code=key)
-    if code in AUTH:
-        return ProviderAuthError(detail, provider=name, code=key)
-    if code in RATE_LIMITED or status == 429:
-        return RateLimited(detail, provider=name, code=key, retry_after=retry_after(headers))
-    if code in TRANSIENT or status >= 500:
-        return TransientError(detail, provider=name, code=key, retry_after=retry_after(headers))
-    if status in (401, 403):
-        return ProviderAuthError(detail, provider=name, code=key)
-    return InvalidData(detail, provider=name, code=key)
+    message = str(error.get("message", "")) if isinstance(error, Mapping) else ""
+    return ERRORS.http_error(
+        status, fcm_error_code(body), message, retry_after=retry_after(headers)
+    )

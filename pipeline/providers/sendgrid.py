@@ -4,7 +4,7 @@
 `{"errors": [{"message", "field"}]}`; 429 carries `X-RateLimit-Reset` (epoch
 seconds), which is the retry hint since `Retry-After` is not documented.
 
-`send_batch` is the batch API: up to 1000 personalizations in one request.
+`send_batch` is the batch API (`supports_batch`): up to 1000 personalizations in one request.
 Each recipient's own rendered subject and body travel in its personalization
 (`subject`, and `substitutions` for the shared content's tags), and its
 `custom_args` carry the join key every event webhook echoes.
@@ -14,20 +14,25 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
-from pipeline.exceptions import InvalidData, ProviderAuthError, RateLimited, TransientError
-from pipeline.providers._common import transport_error
-from pipeline.providers.base import Accepted, Message
+from pipeline.exceptions import DeliveryError
+from pipeline.providers.base import Accepted, Message, Provider
+from pipeline.providers.errors import HTTP_STATUSES, ErrorTable
+from pipeline.providers.transport import Answer, HttpCall
 
 TEXT_TAG, HTML_TAG = "-herald-text-", "-herald-html-"
 MAX_PERSONALIZATIONS = 1000
 MAX_SUBSTITUTION_BYTES = 10_000  # SendGrid's limit per personalization
 
+# SendGrid has no error codes of its own: the HTTP status says it all.
+ERRORS = ErrorTable("sendgrid", HTTP_STATUSES)
 
-class SendGrid:
+
+class SendGrid(Provider):
     name = "sendgrid"
     channel = "email"
     supports_batch = True  # send_batch: personalizations
@@ -42,11 +47,10 @@ class SendGrid:
         from_name: str = "",
         timeout: float = 30.0,
     ) -> None:
-        self.session = session
+        self.http = HttpCall(session, self.name, timeout)
         self.url = base_url.rstrip("/") + "/v3/mail/send"
         self.api_key = api_key
         self.sender = {"email": from_email, **({"name": from_name} if from_name else {})}
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
 
     def body(self, message: Message) -> dict[str, Any]:
         content = [{"type": "text/plain", "value": message.text}]
@@ -106,39 +110,24 @@ class SendGrid:
 
     async def _post(self, body: dict[str, Any]) -> Accepted:
         headers = {"Authorization": f"Bearer {self.api_key}"}
-        try:
-            async with self.session.post(
-                self.url, json=body, headers=headers, timeout=self.timeout
-            ) as resp:
-                if resp.status == 202:
-                    return Accepted(self.name, resp.headers.get("X-Message-Id", ""))
-                detail = await _error_text(resp)
-                raise classify(resp.status, detail, resp.headers)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise transport_error(self.name, exc) from exc
+        answer = await self.http.post(self.url, json=body, headers=headers)
+        if answer.status == 202:
+            return Accepted(self.name, answer.headers.get("X-Message-Id", ""))
+        raise classify(answer.status, _error_text(answer), answer.headers)
 
 
 def _as_html(text: str) -> str:
     return "<pre>" + html.escape(text) + "</pre>"
 
 
-def classify(status: int, detail: str, headers: Any) -> Exception:
-    """Map a non-202 SendGrid answer to Herald's error classes."""
-    code = str(status)
-    if status == 429:
-        return RateLimited(
-            f"rate limited: {detail}",
-            provider=SendGrid.name,
-            code=code,
-            retry_after=_reset_delay(headers.get("X-RateLimit-Reset")),
-        )
-    if status >= 500:
-        return TransientError(
-            f"provider error {status}: {detail}", provider=SendGrid.name, code=code
-        )
-    if status in (401, 403):
-        return ProviderAuthError(f"{status}: {detail}", provider=SendGrid.name, code=code)
-    return InvalidData(f"{status}: {detail}", provider=SendGrid.name, code=code)
+def classify(status: int, detail: str, headers: Mapping[str, str]) -> DeliveryError:
+    """Map a non-202 SendGrid answer to Herald's error classes (ERRORS).
+
+    The retry hint of a 429 is `X-RateLimit-Reset` (SendGrid does not document
+    Retry-After); every answer carries it, but only a 429 means "wait until then".
+    """
+    hint = _reset_delay(headers.get("X-RateLimit-Reset")) if status == 429 else None
+    return ERRORS.http_error(status, "", detail, retry_after=hint)
 
 
 def _reset_delay(reset: str | None) -> float | None:
@@ -148,9 +137,9 @@ def _reset_delay(reset: str | None) -> float | None:
         return None
 
 
-async def _error_text(resp: aiohttp.ClientResponse) -> str:
-    try:
-        doc = await resp.json(content_type=None)
-        return "; ".join(e.get("message", "") for e in doc.get("errors", []))[:300]
-    except Exception:
-        return (await resp.text())[:300]
+def _error_text(answer: Answer) -> str:
+    """The messages of SendGrid's `errors`, else the body as text."""
+    errors = answer.json.get("errors")
+    if not isinstance(errors, list):
+        return answer.text
+    return "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict))

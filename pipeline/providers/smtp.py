@@ -5,10 +5,10 @@ DATA. The message is a proper MIME message (text with an HTML alternative)
 carrying a generated `Message-ID` (the provider message id) and the join keys
 `X-Herald-Message-Id` and `X-Herald-Tenant`, which bounce reports quote back.
 
-Replies are classified on the reply code and the command it answered:
-4yz transient (including 421 at connect), 552 to RCPT (too many recipients)
-transient too; 550/551/553 to RCPT (mailbox unavailable, user not local, bad
-mailbox) RecipientUnreachable; 530/534/535/538 or a failed AUTH
+Replies are classified on the reply code and the command it answered
+(REPLIES): 4yz transient (including 421 at connect), 552 to RCPT (too many
+recipients) transient too; 550/551/553 to RCPT (mailbox unavailable, user not
+local, bad mailbox) RecipientUnreachable; 530/534/535/538 or a failed AUTH
 ProviderAuthError; any other 5yz InvalidData. Connection failures and
 timeouts are transient.
 """
@@ -30,19 +30,36 @@ from pipeline.exceptions import (
     RecipientUnreachable,
     TransientError,
 )
-from pipeline.providers.base import Accepted, Message
+from pipeline.providers.base import Accepted, Message, SingleSendProvider
+from pipeline.providers.errors import ErrorTable
 
-UNREACHABLE_AT_RCPT = frozenset({550, 551, 553})
-AUTH_CODES = frozenset({530, 534, 535, 538})
+# Looked up as "<code>", "<command> <code>", "<command> <n>yz", then "<n>yz" (RFC 5321
+# writes reply classes as 4yz, 5yz); a reply none of them lists is unexpected: transient.
+REPLIES = ErrorTable(
+    "smtp",
+    {
+        "530": ProviderAuthError,  # authentication required
+        "534": ProviderAuthError,  # authentication mechanism too weak
+        "535": ProviderAuthError,  # authentication credentials invalid
+        "538": ProviderAuthError,  # encryption required for the mechanism
+        "rcpt 550": RecipientUnreachable,  # mailbox unavailable
+        "rcpt 551": RecipientUnreachable,  # user not local
+        "rcpt 553": RecipientUnreachable,  # mailbox name not allowed
+        "rcpt 552": TransientError,  # too many recipients: like 452
+        "4yz": TransientError,
+        "auth 5yz": ProviderAuthError,
+        "5yz": InvalidData,
+    },
+    otherwise=TransientError,
+)
 OWN_HEADERS = frozenset(
     {"from", "to", "subject", "date", "message-id", "x-herald-message-id", "x-herald-tenant"}
 )
 
 
-class Smtp:
+class Smtp(SingleSendProvider):
     name = "smtp"
     channel = "email"
-    supports_batch = False
 
     def __init__(
         self,
@@ -157,17 +174,9 @@ async def _close(client: aiosmtplib.SMTP, *, polite: bool) -> None:
 def classify(code: int, text: str, stage: str) -> DeliveryError:
     """Map an SMTP reply to Herald's error classes; `stage` is the command it answered
     (connect, auth, mail, rcpt, data)."""
-    name = Smtp.name
-    detail = f"{code} {text.strip()[:300]} (at {stage})"
-    key = str(code)
-    if (stage == "auth" and code >= 500) or code in AUTH_CODES:
-        return ProviderAuthError(detail, provider=name, code=key)
-    if 400 <= code < 500:
-        return TransientError(detail, provider=name, code=key)
-    if stage == "rcpt" and code == 552:  # too many recipients: like 452
-        return TransientError(detail, provider=name, code=key)
-    if stage == "rcpt" and code in UNREACHABLE_AT_RCPT:
-        return RecipientUnreachable(detail, provider=name, code=key)
-    if 500 <= code < 600:
-        return InvalidData(detail, provider=name, code=key)
-    return TransientError(f"unexpected reply {detail}", provider=name, code=key)
+    reply_class = f"{code // 100}yz"
+    return REPLIES.error(
+        str(code),
+        f"{text.strip()} (at {stage})",
+        keys=(f"{stage} {code}", f"{stage} {reply_class}", reply_class),
+    )

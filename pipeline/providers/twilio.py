@@ -3,7 +3,8 @@
 `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`, HTTP Basic `sid:token`,
 form-encoded `To`, `From`, `Body`, `StatusCallback`. WhatsApp is the same call
 with `whatsapp:+E164` addresses. 201 carries the message `sid`; errors are
-`{"code", "message", "more_info", "status"}` and are classified on `code`.
+`{"code", "message", "more_info", "status"}` and are classified on `code`
+(ERRORS), then on the HTTP status.
 
 The join key travels in the callback URL: `StatusCallback` is
 `{public_url}/webhooks/twilio?tenant=T&messageId=M`, and Twilio signs the full
@@ -14,7 +15,7 @@ them in the status callback, the simulator answers them synchronously):
 63003 "channel could not find the To address" (not a WhatsApp user) and 63024
 (invalid recipient) are RecipientUnreachable; 63016 (free-form message outside
 the 24 h window, a template is needed) is RecipientUnreachable too: not
-retryable now on this channel; 63018 (channel rate limit) is transient.
+retryable now on this channel; 63018 (channel rate limit) is RateLimited.
 """
 
 from __future__ import annotations
@@ -27,29 +28,39 @@ import aiohttp
 
 from pipeline.exceptions import (
     DeliveryError,
-    InvalidData,
     ProviderAuthError,
     RateLimited,
     RecipientUnreachable,
-    TransientError,
 )
-from pipeline.providers._common import response_json, retry_after, transport_error
-from pipeline.providers.base import Accepted, Message
+from pipeline.providers.base import Accepted, Message, SingleSendProvider
+from pipeline.providers.errors import HTTP_STATUSES, ErrorTable
+from pipeline.providers.transport import HttpCall, retry_after
 
-TRANSIENT_CODES = frozenset({20429, 63018})
-AUTH_CODES = frozenset({20003})
-# The recipient cannot get a message here: invalid To (21211), unsubscribed with
-# STOP (21610), unroutable (21612), not SMS-capable (21614), unverified on a trial
-# account (21608), landline (21635); WhatsApp: not a user (63003), outside the
-# 24 h window (63016), invalid recipient (63024).
-UNREACHABLE_CODES = frozenset({21211, 21608, 21610, 21612, 21614, 21635, 63003, 63016, 63024})
+ERRORS = ErrorTable(
+    "twilio",
+    {
+        "20429": RateLimited,  # too many concurrent requests: back off
+        "63018": RateLimited,  # WhatsApp: the channel's rate limit
+        "20003": ProviderAuthError,  # authenticate: our account SID or token
+        # The recipient cannot get a message here (the next channel may reach them):
+        "21211": RecipientUnreachable,  # invalid To
+        "21608": RecipientUnreachable,  # unverified number on a trial account
+        "21610": RecipientUnreachable,  # unsubscribed with STOP
+        "21612": RecipientUnreachable,  # unroutable
+        "21614": RecipientUnreachable,  # not SMS-capable
+        "21635": RecipientUnreachable,  # landline
+        "63003": RecipientUnreachable,  # WhatsApp: not a WhatsApp user
+        "63016": RecipientUnreachable,  # WhatsApp: outside the 24 h window
+        "63024": RecipientUnreachable,  # WhatsApp: invalid recipient
+        **HTTP_STATUSES,
+    },
+)
 
 
-class _TwilioMessages:
+class _TwilioMessages(SingleSendProvider):
     name = "twilio"
     channel = "sms"
     prefix = ""
-    supports_batch = False
 
     def __init__(
         self,
@@ -62,12 +73,11 @@ class _TwilioMessages:
         public_url: str,
         timeout: float = 30.0,
     ) -> None:
-        self.session = session
+        self.http = HttpCall(session, self.name, timeout)
         self.url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self.authorization = aiohttp.encode_basic_auth(account_sid, auth_token)
         self.sender = self.address(from_number)
         self.callback = public_url.rstrip("/") + "/webhooks/twilio"
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
 
     def address(self, number: str) -> str:
         return number if number.startswith(self.prefix) else self.prefix + number
@@ -82,19 +92,12 @@ class _TwilioMessages:
         }
 
     async def send(self, message: Message) -> Accepted:
-        try:
-            async with self.session.post(
-                self.url,
-                data=self.form(message),
-                headers={"Authorization": self.authorization},
-                timeout=self.timeout,
-            ) as resp:
-                body = await response_json(resp)
-                if 200 <= resp.status < 300:
-                    return Accepted(self.name, str(body.get("sid") or ""))
-                raise classify(resp.status, body, resp.headers, provider=self.name)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise transport_error(self.name, exc) from exc
+        answer = await self.http.post(
+            self.url, data=self.form(message), headers={"Authorization": self.authorization}
+        )
+        if 200 <= answer.status < 300:
+            return Accepted(self.name, str(answer.json.get("sid") or ""))
+        raise classify(answer.status, answer.json, answer.headers, provider=self.name)
 
 
 class TwilioSms(_TwilioMessages):
@@ -125,18 +128,10 @@ def classify(
         code = int(body.get("code") or 0)
     except (TypeError, ValueError):
         code = 0
-    detail = f"{code or status}: {str(body.get('message') or '')[:300]}"
-    key = str(code or status)
-    if code == 20429 or (code not in AUTH_CODES | UNREACHABLE_CODES and status == 429):
-        return RateLimited(detail, provider=provider, code=key, retry_after=retry_after(headers))
-    if code in TRANSIENT_CODES:
-        return TransientError(detail, provider=provider, code=key, retry_after=retry_after(headers))
-    if code in AUTH_CODES:
-        return ProviderAuthError(detail, provider=provider, code=key)
-    if code in UNREACHABLE_CODES:
-        return RecipientUnreachable(detail, provider=provider, code=key)
-    if status >= 500:
-        return TransientError(detail, provider=provider, code=key)
-    if status in (401, 403):
-        return ProviderAuthError(detail, provider=provider, code=key)
-    return InvalidData(detail, provider=provider, code=key)
+    return ERRORS.http_error(
+        status,
+        str(code or ""),
+        str(body.get("message") or ""),
+        retry_after=retry_after(headers),
+        provider=provider,
+    )

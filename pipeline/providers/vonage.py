@@ -8,7 +8,8 @@ delivery receipts go, overriding the account's default).
 The answer is HTTP 200 whatever happened; each part's `status` tells:
 "0" accepted (`message-id` is the provider id), "1" throttled and "5" internal
 error (retry), "2"/"3"/"6" invalid request, "4" bad credentials, "7" number
-barred. A few more documented statuses are mapped too (see `classify`).
+barred. A few more documented statuses are mapped too (ERRORS). An HTTP
+error status (429, 401/403, 5xx) is classified before the body is read.
 """
 
 from __future__ import annotations
@@ -26,22 +27,34 @@ from pipeline.exceptions import (
     RecipientUnreachable,
     TransientError,
 )
-from pipeline.providers._common import response_json, retry_after, transport_error
-from pipeline.providers.base import Accepted, Message
+from pipeline.providers.base import Accepted, Message, SingleSendProvider
+from pipeline.providers.errors import HTTP_STATUSES, ErrorTable, http_keys
+from pipeline.providers.transport import HttpCall, retry_after
 
-# Throttled (1), internal error (5), too many binds (10).
-TRANSIENT_STATUSES = frozenset({"1", "5", "10"})
-# Bad credentials (4), account barred (8), out of credit (9), HTTP not enabled (11),
-# invalid signature (14), signature and secret both sent (32).
-AUTH_STATUSES = frozenset({"4", "8", "9", "11", "14", "32"})
-# Number barred (7), destination not whitelisted on a demo account (29), de-activated (33).
-UNREACHABLE_STATUSES = frozenset({"7", "29", "33"})
+# Keyed on each part's `status`; what is not listed is an invalid request ("2", "3", "6").
+ERRORS = ErrorTable(
+    "vonage",
+    {
+        "1": RateLimited,  # throttled
+        "5": TransientError,  # internal error
+        "10": TransientError,  # too many binds
+        "4": ProviderAuthError,  # bad credentials
+        "8": ProviderAuthError,  # account barred
+        "9": ProviderAuthError,  # out of credit
+        "11": ProviderAuthError,  # HTTP not enabled for the account
+        "14": ProviderAuthError,  # invalid signature
+        "32": ProviderAuthError,  # signature and secret both sent
+        "7": RecipientUnreachable,  # number barred
+        "29": RecipientUnreachable,  # not whitelisted on a demo account
+        "33": RecipientUnreachable,  # number de-activated
+        **HTTP_STATUSES,
+    },
+)
 
 
-class Vonage:
+class Vonage(SingleSendProvider):
     name = "vonage"
     channel = "sms"
-    supports_batch = False
 
     def __init__(
         self,
@@ -54,13 +67,12 @@ class Vonage:
         public_url: str,
         timeout: float = 30.0,
     ) -> None:
-        self.session = session
+        self.http = HttpCall(session, self.name, timeout)
         self.url = base_url.rstrip("/") + "/sms/json"
         self.api_key = api_key
         self.api_secret = api_secret
         self.sender = from_.lstrip("+")
         self.callback = public_url.rstrip("/") + "/webhooks/vonage"
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
 
     def form(self, message: Message) -> dict[str, str]:
         form = {
@@ -78,63 +90,36 @@ class Vonage:
         return form
 
     async def send(self, message: Message) -> Accepted:
-        try:
-            async with self.session.post(
-                self.url, data=self.form(message), timeout=self.timeout
-            ) as resp:
-                body = await response_json(resp)
-                error = classify(resp.status, body, resp.headers)
-                if error is not None:
-                    raise error
-                parts: Any = body["messages"]  # classify checked the shape
-                return Accepted(self.name, str(parts[0].get("message-id", "")))
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise transport_error(self.name, exc) from exc
+        answer = await self.http.post(self.url, data=self.form(message))
+        body = answer.json
+        error = classify(answer.status, body, answer.headers)
+        if error is not None:
+            raise error
+        parts: Any = body["messages"]  # classify checked the shape
+        return Accepted(self.name, str(parts[0].get("message-id", "")))
 
 
 def classify(
     http_status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> DeliveryError | None:
     """None when every part was accepted, else the error, keyed on Vonage's `status`."""
-    name = Vonage.name
-    if http_status == 429:
-        return RateLimited(
-            f"HTTP {http_status}", provider=name, code=str(http_status),
-            retry_after=retry_after(headers),
-        )  # fmt: skip
-    if http_status >= 500:
-        return TransientError(
-            f"HTTP {http_status}", provider=name, code=str(http_status),
-            retry_after=retry_after(headers),
-        )  # fmt: skip
-    if http_status in (401, 403):
-        return ProviderAuthError(f"HTTP {http_status}", provider=name, code=str(http_status))
+    hint = retry_after(headers)
+    if any(key in ERRORS.classes for key in http_keys(http_status)):  # 429, 401/403, 5xx
+        return ERRORS.http_error(http_status, "", "HTTP error", retry_after=hint)
     parts = body.get("messages")
     if http_status != 200 or not isinstance(parts, list) or not parts:
         # An error without parts: {"status": "4", "error-text": "Bad Credentials"}.
         if "status" in body and str(body["status"]) != "0":
-            return _by_status(str(body["status"]), str(body.get("error-text", "")), headers)
+            return ERRORS.error(
+                str(body["status"]), str(body.get("error-text", "")), retry_after=hint
+            )
         return InvalidData(
-            f"unexpected answer (HTTP {http_status})", provider=name, code=str(http_status)
+            f"unexpected answer (HTTP {http_status})", provider=Vonage.name, code=str(http_status)
         )
     for part in parts:
         if not isinstance(part, Mapping):
-            return InvalidData("unexpected answer: a part is not an object", provider=name)
+            return InvalidData("unexpected answer: a part is not an object", provider=Vonage.name)
         status = str(part.get("status", ""))
         if status != "0":
-            return _by_status(status, str(part.get("error-text", "")), headers)
+            return ERRORS.error(status, str(part.get("error-text", "")), retry_after=hint)
     return None
-
-
-def _by_status(status: str, text: str, headers: Mapping[str, str] | None) -> DeliveryError:
-    name = Vonage.name
-    detail = f"status {status}: {text[:300]}"
-    if status == "1":  # throttled
-        return RateLimited(detail, provider=name, code=status, retry_after=retry_after(headers))
-    if status in TRANSIENT_STATUSES:
-        return TransientError(detail, provider=name, code=status, retry_after=retry_after(headers))
-    if status in AUTH_STATUSES:
-        return ProviderAuthError(detail, provider=name, code=status)
-    if status in UNREACHABLE_STATUSES:
-        return RecipientUnreachable(detail, provider=name, code=status)
-    return InvalidData(detail, provider=name, code=status)

@@ -7,7 +7,8 @@ JSON with `messaging_product: "whatsapp"`, `to` (digits, no `+`) and either a
 status webhook: the join key. 200 carries `messages[0].id` (`wamid...`).
 
 Errors are `{"error": {"message", "type", "code", "error_data", "fbtrace_id"}}`
-and are keyed on `code` (the HTTP status varies).
+and are keyed on `code` (ERRORS; the HTTP status varies, so it decides only
+for a code the table does not list).
 """
 
 from __future__ import annotations
@@ -26,27 +27,40 @@ from pipeline.exceptions import (
     RecipientUnreachable,
     TransientError,
 )
-from pipeline.providers._common import response_json, retry_after, transport_error
-from pipeline.providers.base import Accepted, Message
+from pipeline.providers.base import Accepted, Message, SingleSendProvider
+from pipeline.providers.errors import HTTP_STATUSES, ErrorTable
+from pipeline.providers.transport import HttpCall, retry_after
 
-# Throughput (130429), pair rate limit (131056), app (4) and account (80007) limits,
-# generic (131000) and service unavailable (133004): back off and retry.
-RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131056})  # throughput and pair limits
-TRANSIENT_CODES = frozenset({131000, 133004})
-# Token invalid or expired (0, 190), no permission (10).
-AUTH_CODES = frozenset({0, 10, 190})
-INVALID_PARAMETER = 100
-UNREACHABLE = {
-    131026: "undeliverable: not a WhatsApp user, blocked us, or an old app",
-    131047: "more than 24 h since the user last wrote: only a template can be sent now",
-    131049: "marketing message cap reached for this user: not again on this channel for ~24 h",
-}
+ERRORS = ErrorTable(
+    "whatsapp-cloud",
+    {
+        "130429": RateLimited,  # throughput
+        "131056": RateLimited,  # pair rate limit (one recipient, too fast)
+        "4": RateLimited,  # app limit
+        "80007": RateLimited,  # account limit
+        "131000": TransientError,  # generic
+        "133004": TransientError,  # service unavailable
+        "0": ProviderAuthError,  # token invalid
+        "190": ProviderAuthError,  # token expired
+        "10": ProviderAuthError,  # no permission
+        "131026": RecipientUnreachable,
+        "131047": RecipientUnreachable,
+        "131049": RecipientUnreachable,
+        "100": InvalidData,  # invalid parameter, whatever the HTTP status
+        **HTTP_STATUSES,
+    },
+    notes={
+        "131026": "undeliverable: not a WhatsApp user, blocked us, or an old app",
+        "131047": "more than 24 h since the user last wrote: only a template can be sent now",
+        "131049": "marketing message cap reached for this user: not again on this channel "
+        "for ~24 h",
+    },
+)
 
 
-class WhatsAppCloud:
+class WhatsAppCloud(SingleSendProvider):
     name = "whatsapp-cloud"
     channel = "whatsapp"
-    supports_batch = False
 
     def __init__(
         self,
@@ -58,10 +72,9 @@ class WhatsAppCloud:
         api_version: str = "v21.0",
         timeout: float = 30.0,
     ) -> None:
-        self.session = session
+        self.http = HttpCall(session, self.name, timeout)
         self.url = f"{base_url.rstrip('/')}/{api_version}/{phone_number_id}/messages"
         self.token = token
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
 
     def body(self, message: Message) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -89,46 +102,23 @@ class WhatsAppCloud:
 
     async def send(self, message: Message) -> Accepted:
         headers = {"Authorization": f"Bearer {self.token}"}
-        try:
-            async with self.session.post(
-                self.url, json=self.body(message), headers=headers, timeout=self.timeout
-            ) as resp:
-                doc = await response_json(resp)
-                if resp.status == 200:
-                    messages: Any = doc.get("messages") or [{}]
-                    return Accepted(self.name, str(messages[0].get("id", "")))
-                raise classify(resp.status, doc, resp.headers)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise transport_error(self.name, exc) from exc
+        answer = await self.http.post(self.url, json=self.body(message), headers=headers)
+        doc = answer.json
+        if answer.status == 200:
+            messages: Any = doc.get("messages") or [{}]
+            return Accepted(self.name, str(messages[0].get("id", "")))
+        raise classify(answer.status, doc, answer.headers)
 
 
 def classify(
     status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> DeliveryError:
     """Map a WhatsApp Cloud API error to Herald's error classes, keyed on `error.code`."""
-    name = WhatsAppCloud.name
     error = body.get("error")
     error = error if isinstance(error, Mapping) else {}
     try:
-        code: int | None = int(error["code"])
+        code = str(int(error["code"]))
     except (KeyError, TypeError, ValueError):
-        code = None
-    key = str(code if code is not None else status)
-    detail = f"{key}: {str(error.get('message') or '')[:300]}"
-    if code in RATE_LIMIT_CODES:
-        return RateLimited(detail, provider=name, code=key, retry_after=retry_after(headers))
-    if code in TRANSIENT_CODES:
-        return TransientError(detail, provider=name, code=key, retry_after=retry_after(headers))
-    if code in AUTH_CODES:
-        return ProviderAuthError(detail, provider=name, code=key)
-    if code in UNREACHABLE:
-        return RecipientUnreachable(f"{key}: {UNREACHABLE[code]}", provider=name, code=key)
-    if code == INVALID_PARAMETER:
-        return InvalidData(detail, provider=name, code=key)
-    if status == 429:
-        return RateLimited(detail, provider=name, code=key, retry_after=retry_after(headers))
-    if status >= 500:
-        return TransientError(detail, provider=name, code=key, retry_after=retry_after(headers))
-    if code is None and status in (401, 403):
-        return ProviderAuthError(detail, provider=name, code=key)
-    return InvalidData(detail, provider=name, code=key)
+        code = ""
+    message = str(error.get("message") or "")
+    return ERRORS.http_error(status, code, message, retry_after=retry_after(headers))

@@ -1,1 +1,2 @@
-"""The provider simulator: the providers' endpoints, faults, the SMTP sink."""
+"""The provider simulator: one module per provider it plays, the shared state and faults,
+the inspection endpoints, and the server that mounts them (see `server`)."""

@@ -9,10 +9,11 @@ Conventions: a recipient at `bounce.test` is refused at RCPT with `550 5.1.1`
 at `invalid.test` with `553 5.1.3`. When SMTP_USERNAME is set, AUTH with
 SMTP_USERNAME/SMTP_PASSWORD is required (535 otherwise; 530 if skipped).
 
-Faults (`PUT /_sim/faults/smtp`), taken once per connection: `down` answers
-`421` in place of the greeting and hangs up, `timeout` stalls before the
-greeting, `5xx` answers `451` to MAIL and `429` answers `452` to MAIL;
-`latencyMs` delays the greeting.
+Faults (`PUT /_sim/faults/smtp`), taken once per connection through the same
+`apply_fault` as the HTTP providers, rendered SMTP's way: `down` answers `421`
+in place of the greeting and hangs up, `timeout` stalls before the greeting,
+`5xx` answers `451` to MAIL and `429` answers `452` to MAIL; `latencyMs`
+delays the greeting.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ import hmac
 import warnings
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-if TYPE_CHECKING:
-    from pipeline.simulator.server import SimulatorState
+from pipeline.simulator.state import Failure, FaultKind, SimProvider, SimulatorState, apply_fault
 
-FAULT_REPLIES = {
-    "5xx": "451 4.3.0 Requested action aborted: local error in processing",
-    "429": "452 4.3.1 Too many messages, slow down and try again later",
+NAME = "smtp"
+MAIL_REPLIES = {
+    FaultKind.SERVER_ERROR: "451 4.3.0 Requested action aborted: local error in processing",
+    FaultKind.RATE_LIMITED: "452 4.3.1 Too many messages, slow down and try again later",
 }
 
 
@@ -46,9 +47,9 @@ class SinkHandler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        failure = getattr(server, "fault", None)
-        if failure in FAULT_REPLIES:
-            return FAULT_REPLIES[failure]
+        failure = server.failure if isinstance(server, SinkSMTP) else None
+        if failure is not None and failure.kind in MAIL_REPLIES:
+            return MAIL_REPLIES[failure.kind]
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 Ok"
@@ -74,7 +75,7 @@ class SinkHandler:
         content["envelopeFrom"] = envelope.mail_from
         recorded = ""
         for rcpt in envelope.rcpt_tos:
-            recorded = self.state.record("smtp", "email", rcpt, content, message_id)
+            recorded = self.state.record(NAME, "email", rcpt, content, message_id)
         return f"250 2.0.0 Ok: queued as {recorded}"
 
 
@@ -84,21 +85,19 @@ class SinkSMTP(SMTP):
     def __init__(self, handler: SinkHandler, state: SimulatorState, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.state = state
-        self.fault: str | None = None
+        self.failure: Failure | None = None
 
     async def _handle_client(self) -> None:
-        fault = self.state.faults.get("smtp")
-        if fault is not None:
-            if fault.latency_ms:
-                await asyncio.sleep(fault.latency_ms / 1000)
-            self.fault = fault.take()
-        if self.fault == "timeout":
-            try:
-                await self.state.stall()
-            finally:  # also when the client gives up (EOF cancels this coroutine)
-                self._hang_up()
+        try:
+            self.failure = await apply_fault(self.state, NAME)
+        except asyncio.CancelledError:  # the client gave up during a stall (EOF cancels us)
+            self._hang_up()
+            raise
+        kind = self.failure.kind if self.failure is not None else None
+        if kind is FaultKind.TIMEOUT:
+            self._hang_up()
             return
-        if self.fault == "down":
+        if kind is FaultKind.DOWN:
             await self.push("421 4.3.2 Service not available, closing transmission channel")
             self._hang_up()
             return
@@ -158,3 +157,6 @@ async def stop_smtp_sink(server: asyncio.Server) -> None:
     server.close()
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(server.wait_closed(), 5)
+
+
+SIM = SimProvider(names=(NAME,))
