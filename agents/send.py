@@ -39,6 +39,7 @@ from pipeline.exceptions import ValidationError
 from pipeline.kafka import effects
 from pipeline.kafka.batches import Stage
 from pipeline.kafka.catalog import dispatch_topic
+from pipeline.providers.base import Provider
 from pipeline.providers.delivery import deliver, deliver_batch, message_for
 from pipeline.runtime import Runtime, in_event
 
@@ -160,15 +161,15 @@ async def call_providers(
     """
     results: list[tuple[Pending, Outcome]] = []
     providers = rt.providers.get(channel, [])
-    primary: Any = next(
+    primary: Provider | None = next(
         (p for p in providers if rt.breakers[p.name].state is CircuitState.CLOSED), None
     )
     singles = prepared
     if primary is not None and primary.supports_batch and len(prepared) > 1:
-        singles = []
+        batch_api, singles = primary, []
         groups = group_for_batches(
             prepared, address=lambda p: p.dispatch["to"],
-            batchable=lambda p: primary.batchable(message_for(p.dispatch)),
+            batchable=lambda p: batch_api.batchable(message_for(p.dispatch)),
         )  # fmt: skip
         for group in groups:
             if len(group) < 2:
@@ -194,7 +195,7 @@ async def call_providers(
     return results
 
 
-async def call_one(rt: Runtime, p: Pending, providers: Sequence[Any]) -> Outcome:
+async def call_one(rt: Runtime, p: Pending, providers: Sequence[Provider]) -> Outcome:
     """One dispatch through the channel's providers (failover while a circuit is open)."""
     first = next((q.name for q in providers if rt.breakers[q.name].would_allow()), None)
     if first is not None:  # the budget of the provider it will most likely use, before

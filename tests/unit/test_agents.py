@@ -21,7 +21,7 @@ from pipeline.exceptions import RecipientUnreachable
 from pipeline.kafka.batches import Ownership
 from pipeline.kafka.codecs import AvroCodec
 from pipeline.metrics import Metrics
-from pipeline.providers.base import Accepted, Message
+from pipeline.providers.base import Accepted, Message, SingleSendProvider
 from pipeline.runtime import Runtime, Sinks, Tables
 from pipeline.settings import Settings
 
@@ -90,15 +90,19 @@ class FakeStream:
         return True
 
 
-@dataclass
-class FakeProvider:
-    """A provider that accepts, or raises what it was told to."""
+def fake_provider(channel: str) -> FakeProvider:
+    """A provider class of its own per channel: name and channel are class-level."""
+    cls = type(f"Fake{channel.title()}", (FakeProvider,), {"name": f"fake-{channel}",
+                                                          "channel": channel})  # fmt: skip
+    return cls()
 
-    name: str
-    channel: str
-    error: Exception | None = None
-    sent: list[Message] = field(default_factory=list)
-    supports_batch: bool = False
+
+class FakeProvider(SingleSendProvider):
+    """A provider that accepts, or raises what it was told to (no batch API)."""
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+        self.sent: list[Message] = []
 
     async def send(self, message: Message) -> Accepted:
         self.sent.append(message)
@@ -124,7 +128,7 @@ def world(codec: AvroCodec, templates: TemplateCatalog) -> Any:
         dispatch=lanes,
     )
     tables = Tables(*({} for _ in range(6)))
-    providers = {c: [FakeProvider(f"fake-{c}", c)] for c in CHANNELS}
+    providers = {c: [fake_provider(c)] for c in CHANNELS}
     breakers = {p.name: CircuitBreaker(p.name) for chain in providers.values() for p in chain}
     rt = Runtime(
         settings, codec, templates, metrics, sinks, tables, ownership=Ownership(FakeApp()),
