@@ -1,7 +1,15 @@
-"""Shared fixtures, and the markers of each folder: everything under tests/unit is `unit`
-(pure logic, no broker), under tests/integration `integration` (a real Apache Kafka broker
-started for the session: single node, KRaft, loopback, free ports, unless
-HERALD_TEST_BOOTSTRAP names an existing cluster). `slow` is set per test."""
+"""Shared fixtures, and the markers of each folder.
+
+- tests/unit: `unit`, pure logic in one process: no broker, no subprocess.
+- tests/integration: `integration`, against a real Apache Kafka broker started once for
+  the session (single node, KRaft, loopback, free ports, unless HERALD_TEST_BOOTSTRAP
+  names an existing cluster): the commands, `herald up`, restarts, the kill drill.
+- tests/e2e: `integration` and `e2e`, the whole system through its doors: requests over
+  HTTP and Kafka, messages at the simulator, statuses on the topic and over HTTP.
+
+`slow` is set per module. The broker, topic and stack fixtures live in tests/stack.py,
+the helpers the broker tests share in tests/harness.py.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.stack import broker_settings, kafka, stack  # noqa: F401 (fixtures, for every folder)
+
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
-FOLDER_MARKERS = {"unit": pytest.mark.unit, "integration": pytest.mark.integration,
-                  "e2e": pytest.mark.e2e}  # fmt: skip
+FOLDER_MARKERS = {
+    "unit": (pytest.mark.unit,),
+    "integration": (pytest.mark.integration,),
+    "e2e": (pytest.mark.integration, pytest.mark.e2e),
+}
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +37,8 @@ def repo() -> Path:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         folder = Path(str(item.fspath)).relative_to(TESTS).parts[0]
-        if folder in FOLDER_MARKERS:
-            item.add_marker(FOLDER_MARKERS[folder])
+        for marker in FOLDER_MARKERS.get(folder, ()):
+            item.add_marker(marker)
     # Unit tests first: they fail fast, before a broker is started.
     items.sort(key=lambda item: 0 if item.get_closest_marker("unit") else 1)
 

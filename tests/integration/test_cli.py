@@ -1,17 +1,22 @@
-"""The broker and topic commands against the session's real broker."""
+"""The commands as a user runs them: broker and topics against the session's real broker,
+the simulator as a process of its own."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 
 from pipeline.http.auth import TokenVerifier
 from pipeline.settings import Settings
-
-from .harness import Stack, herald_cmd
+from tests.harness import Stack, free_port, herald_cmd
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -68,3 +73,37 @@ def test_token_is_printed_alone_on_its_last_line(stack: Stack) -> None:
     token = done.stdout.strip().splitlines()[-1]
     principal = TokenVerifier(secret=stack.env["HERALD_JWT_SECRET"]).verify(f"Bearer {token}")
     assert principal.tenant == "acme" and principal.scopes == {"notifications:send"}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_herald_simulator_stops_cleanly_on_a_signal(signum: int) -> None:
+    http, smtp = free_port(), free_port()
+    env = {**os.environ, "HERALD_SIM_PORT": str(http), "HERALD_SIM_SMTP_PORT": str(smtp)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "herald",
+        "simulator",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(30):
+            while b"simulator up" not in await proc.stdout.readline():
+                assert proc.returncode is None
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{http}/_sim/messages") as resp,
+        ):
+            assert resp.status == 200 and await resp.json() == []
+        _, writer = await asyncio.open_connection("127.0.0.1", smtp)
+        writer.close()
+        proc.send_signal(signum)
+        async with asyncio.timeout(15):
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

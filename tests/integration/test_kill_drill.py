@@ -16,8 +16,7 @@ import pytest
 from pipeline.devstack.drill import Drill
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.settings import Settings
-
-from .harness import Stack, wait_for
+from tests.harness import Stack, wait_for
 
 pytestmark = pytest.mark.slow
 

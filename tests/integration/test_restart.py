@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .harness import DATA, Stack, history, phone, post, request_body, unique
+from tests.harness import DATA, Stack, history, phone, post, request_body, unique
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,7 @@ import pytest
 
 from pipeline.kafka import broker
 from pipeline.settings import Settings
-
-from .harness import free_port, herald_cmd, request_body, unique, wait_for
+from tests.harness import free_port, herald_cmd, request_body, unique, wait_for
 
 pytestmark = pytest.mark.slow
 

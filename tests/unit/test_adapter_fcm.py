@@ -23,8 +23,6 @@ from pipeline.settings import Settings
 from .adapterkit import expect, fcm_push, msg
 from .simkit import simulator
 
-pytestmark = pytest.mark.unit
-
 
 async def test_fcm_push_is_accepted_with_the_join_keys_in_data() -> None:
     async with simulator() as sim:

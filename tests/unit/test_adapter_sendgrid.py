@@ -3,7 +3,6 @@ against the provider simulator (served on loopback by aiohttp's TestServer)."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,13 +12,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from pipeline.devstack.processes import free_port
 from pipeline.exceptions import InvalidData, ProviderAuthError, TransientError
 from pipeline.providers import Accepted, Message, SendGrid
 from pipeline.providers.sendgrid import classify
 from pipeline.settings import Settings
 from pipeline.simulator.server import build_simulator
-
-pytestmark = pytest.mark.unit
 
 MESSAGE = Message(
     message_id="m-1",
@@ -219,9 +217,7 @@ async def test_put_fault_with_non_integer_times_is_400() -> None:
 
 
 async def test_connection_refused_is_transient() -> None:
-    with socket.socket() as sock:  # a loopback port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a loopback port nothing listens on
     async with simulator() as sim:
         closed = adapter(sim.client.session, f"http://127.0.0.1:{port}")
         with pytest.raises(TransientError) as exc:

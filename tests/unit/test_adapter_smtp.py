@@ -16,9 +16,6 @@ from pipeline.settings import Settings
 from .adapterkit import expect, msg, smtp_relay
 from .simkit import simulator
 
-pytestmark = pytest.mark.unit
-
-
 # SMTP against the aiosmtpd sink.
 
 

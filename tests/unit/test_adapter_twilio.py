@@ -15,8 +15,6 @@ from pipeline.exceptions import (
 from .adapterkit import expect, msg, twilio_sms, twilio_whatsapp
 from .simkit import simulator
 
-pytestmark = pytest.mark.unit
-
 
 async def test_twilio_sms_is_accepted_and_recorded_with_the_join_key_in_the_callback() -> None:
     async with simulator() as sim:

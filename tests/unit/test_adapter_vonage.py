@@ -9,8 +9,6 @@ from pipeline.exceptions import InvalidData, ProviderAuthError, RateLimited, Tra
 from .adapterkit import expect, msg, vonage_sms
 from .simkit import simulator
 
-pytestmark = pytest.mark.unit
-
 
 async def test_vonage_is_accepted_with_client_ref_and_callback() -> None:
     async with simulator() as sim:

@@ -16,8 +16,6 @@ from pipeline.providers import WhatsAppTemplate
 from .adapterkit import expect, msg, whatsapp_cloud
 from .simkit import simulator
 
-pytestmark = pytest.mark.unit
-
 
 async def test_whatsapp_cloud_text_and_template() -> None:
     async with simulator() as sim:

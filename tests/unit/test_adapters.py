@@ -25,9 +25,6 @@ from pipeline.settings import Settings
 from .adapterkit import expect, fcm_push, msg, twilio_sms, vonage_sms, whatsapp_cloud
 from .simkit import simulator
 
-pytestmark = pytest.mark.unit
-
-
 # Interfaces.
 
 

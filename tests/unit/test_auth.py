@@ -15,8 +15,6 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from pipeline.exceptions import AuthError, ConfigError, ScopeError
 from pipeline.http.auth import Principal, TokenVerifier, issue_token
 
-pytestmark = pytest.mark.unit
-
 SECRET = "unit-test-secret-0123456789abcdef"
 OTHER_SECRET = "another-secret-0123456789abcdefgh"
 

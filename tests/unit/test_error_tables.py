@@ -22,9 +22,6 @@ from pipeline.providers.transport import Answer, retry_after
 
 from .adapterkit import BAD, A, R, T, U
 
-pytestmark = pytest.mark.unit
-
-
 # Classification tables: every answer providers.md lists, by the provider's own code.
 
 

@@ -4,10 +4,7 @@ the OAuth token endpoint, and starting/stopping both servers."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
-import sys
 import time
 from typing import Any
 
@@ -22,8 +19,6 @@ from pipeline.settings import Settings
 from pipeline.simulator.server import PROVIDERS, Simulator
 
 from .simkit import Sim, simulator
-
-pytestmark = pytest.mark.unit
 
 S = Settings()
 BASIC = aiohttp.encode_basic_auth(S.twilio_account_sid, S.twilio_auth_token)
@@ -439,43 +434,3 @@ async def test_smtp_port_in_use_is_a_config_error() -> None:
         settings = Settings(sim_port=0, sim_smtp_port=taken.getsockname()[1])
         with pytest.raises(ConfigError, match="HERALD_SIM_SMTP_PORT"):
             await Simulator(settings).start()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-async def test_herald_simulator_stops_cleanly_on_a_signal(signum: int) -> None:
-    http, smtp = free_port(), free_port()
-    env = {**os.environ, "HERALD_SIM_PORT": str(http), "HERALD_SIM_SMTP_PORT": str(smtp)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "herald",
-        "simulator",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(30):
-            while b"simulator up" not in await proc.stdout.readline():
-                assert proc.returncode is None
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{http}/_sim/messages") as resp,
-        ):
-            assert resp.status == 200 and await resp.json() == []
-        _, writer = await asyncio.open_connection("127.0.0.1", smtp)
-        writer.close()
-        proc.send_signal(signum)
-        async with asyncio.timeout(15):
-            assert await proc.wait() == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()

@@ -15,8 +15,6 @@ from pipeline.settings import Settings
 from pipeline.simulator import server
 from pipeline.simulator.state import Fault, FaultKind, SimulatorState, apply_fault
 
-pytestmark = pytest.mark.unit
-
 SIMULATOR = Path(server.__file__).parent
 
 

@@ -10,8 +10,6 @@ from pipeline.domain.templates import TemplateCatalog
 from pipeline.domain.validation import RECIPIENT_FIELDS, check_request, normalize_request
 from pipeline.exceptions import TemplateError, ValidationError
 
-pytestmark = pytest.mark.unit
-
 
 def fields_of(exc: pytest.ExceptionInfo[ValidationError]) -> list[str]:
     return [e["field"] for e in exc.value.errors]

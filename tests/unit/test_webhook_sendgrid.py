@@ -16,8 +16,6 @@ from pipeline.settings import Settings
 
 from .webhookkit import ec_keys, valid
 
-pytestmark = pytest.mark.unit
-
 SETTINGS = Settings()
 
 

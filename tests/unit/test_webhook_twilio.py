@@ -14,8 +14,6 @@ from pipeline.settings import Settings
 
 from .webhookkit import valid
 
-pytestmark = pytest.mark.unit
-
 SETTINGS = Settings()
 
 

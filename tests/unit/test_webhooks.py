@@ -23,8 +23,6 @@ from pipeline.settings import Settings
 from .simkit import receiver, simulator
 from .webhookkit import ec_keys, valid
 
-pytestmark = pytest.mark.unit
-
 SETTINGS = Settings()
 
 

@@ -13,8 +13,7 @@ from confluent_kafka import Producer
 
 from pipeline.kafka.catalog import AUDIT, DLQ, PREFERENCES, REQUESTS, STATUS
 from pipeline.kafka.io import producer_config
-
-from .harness import (
+from tests.harness import (
     DATA,
     Stack,
     codec,
@@ -26,8 +25,6 @@ from .harness import (
     unique,
     wait_for,
 )
-
-pytestmark = pytest.mark.e2e
 
 
 def test_http_notification_is_sent_once_with_its_history(stack: Stack) -> None:

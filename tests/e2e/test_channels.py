@@ -15,8 +15,7 @@ from confluent_kafka import Producer
 
 from pipeline.kafka.catalog import REQUESTS
 from pipeline.kafka.io import producer_config
-
-from .harness import (
+from tests.harness import (
     DATA,
     Stack,
     at,
@@ -30,7 +29,6 @@ from .harness import (
     wait_for,
 )
 
-pytestmark = pytest.mark.e2e
 PARTITIONS = 6
 
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import httpx
 import orjson
-import pytest
 
-from .harness import Stack
-
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+from tests.harness import Stack
 
 
 def test_an_unsigned_or_tampered_webhook_is_refused(stack: Stack) -> None:

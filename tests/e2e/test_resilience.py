@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .harness import (
+from tests.harness import (
     Stack,
     codec,
     dead_letters,
@@ -17,8 +17,6 @@ from .harness import (
     request_body,
     unique,
 )
-
-pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(autouse=True)

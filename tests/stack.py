@@ -1,3 +1,6 @@
+"""The session's real Kafka broker, its topics, and the simulator with one worker: the
+fixtures the integration and e2e tests share (registered by tests/conftest.py)."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +13,7 @@ from pipeline.exceptions import BrokerError
 from pipeline.kafka import admin, broker
 from pipeline.kafka.catalog import Catalog
 from pipeline.settings import Settings
-
-from .harness import Stack, free_port, stack_env
+from tests.harness import Stack, free_port, stack_env
 
 
 @pytest.fixture(scope="session")
