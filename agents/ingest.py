@@ -10,6 +10,8 @@ from pipeline.domain.planning import plan_request
 from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime
 
+__all__ = ["STAGE", "handle_one", "ingest"]
+
 STAGE = "ingest"
 
 

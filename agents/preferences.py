@@ -8,6 +8,8 @@ from typing import Any
 from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime
 
+__all__ = ["STAGE", "handle_one", "preferences"]
+
 STAGE = "preferences"
 
 

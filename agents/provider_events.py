@@ -10,6 +10,8 @@ from pipeline.domain.state import status_for_event
 from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime
 
+__all__ = ["STAGE", "handle_one", "provider_events"]
+
 STAGE = "provider-events"
 
 

@@ -8,6 +8,8 @@ from pipeline.domain import schedule as scheduler
 from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime
 
+__all__ = ["STAGE", "apply", "fire_due", "schedule_agent"]
+
 STAGE = "scheduler"
 
 

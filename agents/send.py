@@ -43,6 +43,20 @@ from pipeline.providers.base import Provider
 from pipeline.providers.delivery import deliver, deliver_batch, message_for
 from pipeline.runtime import Runtime, in_event
 
+__all__ = [
+    "Pending",
+    "act",
+    "call_one",
+    "call_providers",
+    "conclude",
+    "message_key_str",
+    "prepare",
+    "record_intents",
+    "render_next",
+    "send",
+    "send_batch",
+]
+
 
 @dataclass
 class Pending:

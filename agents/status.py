@@ -9,6 +9,8 @@ from pipeline.domain.state import apply_status
 from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime, in_event
 
+__all__ = ["STAGE", "fold", "status"]
+
 STAGE = "status"
 
 

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+__all__ = ["sigterm_as_interrupt", "stderr_log"]
+
 
 def stderr_log(name: str) -> Callable[[str], None]:
     """A progress log writing `[<name> HH:MM:SS] message` lines to stderr."""

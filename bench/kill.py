@@ -39,6 +39,8 @@ from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.settings import PROJECT_ROOT, Settings
 
+__all__ = ["log", "main", "parse_args", "render"]
+
 log = stderr_log("kill")
 
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from pipeline.exceptions import HeraldError
 from pipeline.settings import Settings
 
+__all__ = ["main", "parser"]
+
 if TYPE_CHECKING:
     from pipeline.kafka.codecs import AvroCodec
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pipeline.runtime import Runtime
 
-__all__ = ["StageSpec", "TableSpec", "TimerSpec", "Topology"]
+__all__ = ["LANE", "StageSpec", "TableSpec", "TimerSpec", "Topology"]
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,8 @@ from pipeline.providers.base import Provider
 from pipeline.runtime import Runtime, Sinks, Tables
 from pipeline.settings import Settings
 
+__all__ = ["CHANNELS", "HOLDS", "LANES", "wire"]
+
 # Every channel has two lanes; a channel is used once the worker has a provider for it.
 CHANNELS = ("email", "sms", "whatsapp", "push")
 LANES = ("urgent", "bulk")

@@ -24,6 +24,8 @@ from pipeline.kafka import admin, broker
 from pipeline.kafka.catalog import Catalog
 from pipeline.settings import Settings
 
+__all__ = ["child_env", "run", "wait_http"]
+
 
 def child_env(settings: Settings, jwt_secret: str) -> dict[str, str]:
     env = dict(os.environ)

@@ -30,6 +30,15 @@ from pipeline.providers import build_providers
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 
+__all__ = [
+    "BuiltWorker",
+    "WorkerServices",
+    "breakers_for",
+    "build_worker",
+    "open_session",
+    "run_worker",
+]
+
 
 class WorkerServices(Service):
     """Runs with the Faust app: the HTTP ingress, the breakers' clock, the HTTP client."""

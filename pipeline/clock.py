@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+__all__ = ["format_time", "now", "parse_time"]
+
 
 def now() -> str:
     return format_time(datetime.now(UTC))

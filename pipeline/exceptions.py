@@ -26,6 +26,29 @@ Transient vs permanent is exactly the retry decision.
 
 from __future__ import annotations
 
+__all__ = [
+    "AuthError",
+    "BatchUnsupported",
+    "BrokerError",
+    "CatalogError",
+    "CircuitOpen",
+    "ConfigError",
+    "DecodeError",
+    "DeliveryError",
+    "HeraldError",
+    "InvalidData",
+    "NotAcknowledged",
+    "PermanentError",
+    "ProviderAuthError",
+    "ProviderTimeout",
+    "RateLimited",
+    "RecipientUnreachable",
+    "ScopeError",
+    "TemplateError",
+    "TransientError",
+    "ValidationError",
+]
+
 
 class HeraldError(Exception):
     """Root of every Herald error."""

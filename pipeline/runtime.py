@@ -31,6 +31,8 @@ from pipeline.metrics import Metrics
 from pipeline.providers.base import Provider
 from pipeline.settings import Settings
 
+__all__ = ["Runtime", "Sinks", "Tables", "describe_exception", "in_event"]
+
 log = structlog.get_logger("herald")
 T = TypeVar("T")
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from pipeline.exceptions import ConfigError
 
+__all__ = ["PROJECT_ROOT", "SIM_SENDGRID_PRIVATE_KEY", "SIM_SENDGRID_PUBLIC_KEY", "Settings"]
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # The simulator's SendGrid webhook key pair (ECDSA P-256), a development default only:

@@ -19,6 +19,8 @@ from confluent_kafka import libversion as librdkafka_version
 from bench.pipeline.measure import MB
 from pipeline.settings import PROJECT_ROOT, Settings
 
+__all__ = ["ANSI", "log_issues", "machine_info"]
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x08")
 
 

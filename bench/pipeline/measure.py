@@ -12,6 +12,18 @@ from pathlib import Path
 
 from bench.common import stderr_log
 
+__all__ = [
+    "MB",
+    "BenchError",
+    "cpu_seconds",
+    "log",
+    "now_ms",
+    "percentile",
+    "proc_status",
+    "ratio",
+    "summary",
+]
+
 MB = 1_000_000
 
 log = stderr_log("bench")

@@ -21,6 +21,15 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer
 from bench.pipeline.measure import MB, BenchError, log
 from bench.pipeline.records import LINGER_MS, TENANT, create_topic, produce_one
 
+__all__ = [
+    "FAUST_MAX_BATCH",
+    "RAW_PARTITIONS",
+    "measure_raw",
+    "raw_aiokafka_produce",
+    "raw_confluent_consume",
+    "raw_confluent_produce",
+]
+
 RAW_PARTITIONS = 6
 FAUST_MAX_BATCH = 256 * 1024  # what pipeline/kafka/app.py gives Faust's (aiokafka) producer
 

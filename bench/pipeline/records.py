@@ -18,6 +18,19 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from bench.pipeline.measure import BenchError
 from pipeline.kafka.codecs import AvroCodec
 
+__all__ = [
+    "DATA",
+    "LINGER_MS",
+    "TEMPLATE",
+    "TENANT",
+    "Request",
+    "build_requests",
+    "create_topic",
+    "produce_one",
+    "request_record",
+    "wait_topic_ready",
+]
+
 TENANT = "bench"
 TEMPLATE = "booking-confirmation"
 DATA = {

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+__all__ = ["render_report"]
+
 
 def _fmt(value: Any, digits: int = 0) -> str:
     if value is None:

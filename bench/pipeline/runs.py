@@ -22,6 +22,8 @@ from pipeline.devstack.processes import LocalStack, stack_env
 from pipeline.kafka.codecs import AvroCodec
 from pipeline.settings import PROJECT_ROOT, Settings
 
+__all__ = ["measure_pipeline", "pipeline_env"]
+
 
 def pipeline_env(home: Path, bootstrap: str) -> dict[str, str]:
     """The stack's environment, with this checkout first on PYTHONPATH so the children

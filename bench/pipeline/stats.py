@@ -11,6 +11,8 @@ from typing import Any
 from bench.pipeline.measure import ratio, summary
 from bench.pipeline.tracking import Tracking
 
+__all__ = ["pipeline_stats", "ratios"]
+
 
 def pipeline_stats(track: Tracking) -> dict[str, Any]:
     """One run's JSON entry. Times come from the status records' timestamps, not from when

@@ -20,6 +20,8 @@ from herald.topology import CHANNELS, LANES
 from pipeline.kafka.catalog import PREFERENCES, REQUESTS, STATUS, dispatch_topic
 from pipeline.kafka.codecs import AvroCodec
 
+__all__ = ["DEAD_ENDS", "Tracking", "run_pipeline", "status_consumer", "wait_worker_idle"]
+
 # Statuses after which a message will never become SENT in this pipeline version.
 DEAD_ENDS = {"FAILED", "DLQ", "BLOCKED", "CANCELLED", "BOUNCED"}
 

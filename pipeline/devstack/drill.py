@@ -38,6 +38,19 @@ from pipeline.kafka.catalog import REQUESTS, STATUS
 from pipeline.kafka.codecs import AvroCodec
 from pipeline.kafka.io import producer_config
 
+__all__ = [
+    "DATA",
+    "MIX",
+    "TENANT",
+    "Drill",
+    "DrillMessage",
+    "RoundResult",
+    "SimulatorCount",
+    "StatusWatch",
+    "build_messages",
+    "produce",
+]
+
 TENANT = "drill"
 # (channel, priority): email goes through SendGrid micro-batches, SMS one call at a
 # time; standard takes the urgent lane, marketing the bulk lane.

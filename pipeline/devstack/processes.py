@@ -24,6 +24,8 @@ import httpx
 
 from pipeline.exceptions import HeraldError
 
+__all__ = ["LocalStack", "free_port", "herald_cmd", "simulator_env", "stack_env", "wait_for"]
+
 T = TypeVar("T")
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from enum import Enum
 
-__all__ = ["CircuitBreaker", "CircuitState"]
+__all__ = ["CircuitBreaker", "CircuitState", "Clock"]
 
 Clock = Callable[[], float]
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = ["ConsentSplit", "Decision", "evaluate_consent", "split_by_consent"]
+
 
 @dataclass(frozen=True)
 class Decision:

@@ -33,6 +33,7 @@ __all__ = [
     "NextAttempt",
     "NextChannel",
     "Outcome",
+    "RenderNext",
     "Step",
     "follow_ups",
     "next_step",

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import uuid
 
+__all__ = [
+    "NAMESPACE",
+    "message_id_for_idempotency_key",
+    "message_id_for_offset",
+    "message_key",
+    "new_message_id",
+    "user_key",
+]
+
 # Fixed namespace so a redelivered record without a messageId gets the same id.
 NAMESPACE = uuid.UUID("6f1c1e0a-5b7e-4c1b-9b0e-2d3a7f0c8e11")
 

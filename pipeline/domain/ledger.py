@@ -27,6 +27,8 @@ from collections.abc import Collection, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
+__all__ = ["CALLING", "DONE", "Verdict", "intent", "ledger_key", "outcome", "verdict"]
+
 CALLING = "calling"
 DONE = "done"
 

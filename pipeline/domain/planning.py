@@ -20,6 +20,8 @@ from pipeline.domain.templates import TemplateCatalog
 from pipeline.domain.validation import check_request
 from pipeline.exceptions import ValidationError
 
+__all__ = ["Plan", "plan_request", "render_dispatch"]
+
 
 @dataclass
 class Plan:

@@ -8,6 +8,8 @@ from typing import Any
 from pipeline.clock import now
 from pipeline.domain.templates import Rendered
 
+__all__ = ["audit_record", "dead_letter", "dispatch_record", "status_record"]
+
 
 def status_record(
     request: Mapping[str, Any],

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+__all__ = ["CHAINS", "CONTACT_FIELD", "contact_point", "lane_for", "route_channels"]
+
 CHAINS: Mapping[str, tuple[str, ...]] = {
     "high": ("whatsapp", "sms", "email", "push"),
     "standard": ("email", "sms", "push"),

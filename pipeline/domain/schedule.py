@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+__all__ = ["due", "marker", "now_ms", "schedule", "to_entry"]
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)

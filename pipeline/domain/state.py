@@ -11,6 +11,8 @@ from typing import Any
 
 from pipeline.domain.statuses import ATTEMPT_OUTCOMES, ENGAGEMENT, FINAL, Status
 
+__all__ = ["EVENT_STATUS", "RANK", "apply_status", "public_view", "status_for_event"]
+
 # Statuses of one message can arrive from different producers (ingest, send):
 # the current status never moves back down this ladder.
 RANK: dict[Status, int] = {

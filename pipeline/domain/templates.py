@@ -19,6 +19,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from pipeline.exceptions import TemplateError
 
+__all__ = ["DEFAULT_LOCALE", "Rendered", "Template", "TemplateCatalog"]
+
 DEFAULT_LOCALE = "en"
 
 

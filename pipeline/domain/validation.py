@@ -18,6 +18,19 @@ from pipeline.clock import parse_time
 from pipeline.domain.templates import Template, TemplateCatalog
 from pipeline.exceptions import ValidationError
 
+__all__ = [
+    "CHANNELS",
+    "E164_RE",
+    "EMAIL_RE",
+    "ID_RE",
+    "MODES",
+    "PRIORITIES",
+    "RECIPIENT_FIELDS",
+    "REQUEST_FIELDS",
+    "check_request",
+    "normalize_request",
+]
+
 PRIORITIES = ("high", "standard", "marketing")
 CHANNELS = ("email", "sms", "whatsapp", "push")
 MODES = ("fallback", "all")

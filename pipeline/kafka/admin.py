@@ -10,6 +10,8 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from pipeline.exceptions import CatalogError
 from pipeline.kafka.catalog import Catalog, TopicSpec
 
+__all__ = ["TopicReport", "admin_client", "apply", "list_topics", "verify"]
+
 
 @dataclass(frozen=True)
 class TopicReport:

@@ -10,6 +10,8 @@ from pipeline.kafka import faust_fixes
 from pipeline.kafka.batches import Ownership
 from pipeline.settings import Settings
 
+__all__ = ["HeraldApp", "create_app"]
+
 
 class HeraldApp(faust.App):
     """Faust's App, whose rebalances first wait for the batches being handled.

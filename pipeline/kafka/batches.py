@@ -35,6 +35,8 @@ import structlog
 
 from pipeline.kafka.effects import Effects, Failure
 
+__all__ = ["Handler", "Ownership", "Stage", "describe"]
+
 log = structlog.get_logger("herald")
 
 Handler = Callable[[list[Any]], Awaitable[None]]

@@ -23,6 +23,21 @@ from pathlib import Path
 from pipeline.exceptions import BrokerError
 from pipeline.settings import Settings
 
+__all__ = [
+    "LOG4J2",
+    "POM",
+    "SERVER_PROPERTIES",
+    "BrokerPaths",
+    "fetch",
+    "is_running",
+    "java_major_version",
+    "paths",
+    "port_open",
+    "running_pid",
+    "start",
+    "stop",
+]
+
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>herald</groupId><artifactId>kafka-runtime</artifactId><version>1</version>

@@ -15,6 +15,22 @@ import yaml
 
 from pipeline.exceptions import CatalogError
 
+__all__ = [
+    "AUDIT",
+    "DLQ",
+    "FLIGHT_EVENTS",
+    "PREFERENCES",
+    "PROFILES",
+    "PROVIDER_EVENTS",
+    "REQUESTS",
+    "SCHEDULER",
+    "STATUS",
+    "SUBSCRIPTIONS",
+    "Catalog",
+    "TopicSpec",
+    "dispatch_topic",
+]
+
 # Names fixed by the contract; internal topics are looked up by these keys too.
 REQUESTS = "herald.notifications.requests"
 FLIGHT_EVENTS = "herald.tracktrace.flight-events"

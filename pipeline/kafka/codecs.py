@@ -29,6 +29,17 @@ from faust.serializers.codecs import Codec
 
 from pipeline.exceptions import CatalogError, DecodeError, ValidationError
 
+__all__ = [
+    "HEADER_LEN",
+    "MAGIC",
+    "AvroCodec",
+    "FaustAvro",
+    "Schema",
+    "SchemaSet",
+    "load_schema",
+    "register_with_faust",
+]
+
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
 

@@ -28,6 +28,8 @@ from faust.streams import current_event
 
 from pipeline.exceptions import NotAcknowledged
 
+__all__ = ["Effects", "Failure", "TrackedTable", "current", "flush", "track"]
+
 _COLLECTING: ContextVar[Effects | None] = ContextVar("herald_effects", default=None)
 
 

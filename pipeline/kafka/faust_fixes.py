@@ -39,6 +39,8 @@ import faust
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+__all__ = ["FAUST_VERSION", "SeekEpoch", "apply", "fresh_only"]
+
 FAUST_VERSION = "0.15.3"
 _APPLIED = "_herald_fixes_applied"
 

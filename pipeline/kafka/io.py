@@ -15,6 +15,15 @@ from pipeline.exceptions import DecodeError, ValidationError
 from pipeline.kafka.catalog import TopicSpec
 from pipeline.kafka.codecs import AvroCodec
 
+__all__ = [
+    "decode_message",
+    "key_for",
+    "produce_lines",
+    "producer_config",
+    "tail",
+    "to_json_line",
+]
+
 
 def key_for(spec: TopicSpec, record: Mapping[str, Any]) -> str:
     """The record's key by the catalog's key rule (`tenant:userId`, `flightKey`, ...)."""

@@ -15,6 +15,8 @@ from typing import ClassVar
 
 from pipeline.exceptions import BatchUnsupported
 
+__all__ = ["Accepted", "Message", "Provider", "SingleSendProvider", "WhatsAppTemplate"]
+
 
 @dataclass(frozen=True)
 class WhatsAppTemplate:

@@ -27,6 +27,8 @@ from pipeline.exceptions import (
     TransientError,
 )
 
+__all__ = ["HTTP_STATUSES", "MAX_DETAIL", "ErrorClass", "ErrorTable", "http_keys"]
+
 ErrorClass = type[DeliveryError]
 
 HTTP_STATUSES: Mapping[str, ErrorClass] = MappingProxyType(

@@ -42,6 +42,22 @@ from pipeline.providers.base import Accepted, Message, SingleSendProvider
 from pipeline.providers.errors import HTTP_STATUSES, ErrorTable, http_keys
 from pipeline.providers.transport import Answer, HttpCall, retry_after
 
+__all__ = [
+    "ERRORS",
+    "JWT_BEARER",
+    "MAX_PAYLOAD_BYTES",
+    "NAME",
+    "SCOPE",
+    "TOKEN_ERRORS",
+    "Fcm",
+    "ServiceAccountToken",
+    "StaticToken",
+    "TokenProvider",
+    "classify",
+    "fcm_error_code",
+    "payload_size",
+]
+
 NAME = "fcm"
 MAX_PAYLOAD_BYTES = 4096
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"

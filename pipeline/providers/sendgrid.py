@@ -24,6 +24,8 @@ from pipeline.providers.base import Accepted, Message, Provider
 from pipeline.providers.errors import HTTP_STATUSES, ErrorTable
 from pipeline.providers.transport import Answer, HttpCall
 
+__all__ = ["ERRORS", "MAX_PERSONALIZATIONS", "MAX_SUBSTITUTION_BYTES", "SendGrid", "classify"]
+
 TEXT_TAG, HTML_TAG = "-herald-text-", "-herald-html-"
 MAX_PERSONALIZATIONS = 1000
 MAX_SUBSTITUTION_BYTES = 10_000  # SendGrid's limit per personalization

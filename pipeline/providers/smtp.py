@@ -33,6 +33,8 @@ from pipeline.exceptions import (
 from pipeline.providers.base import Accepted, Message, SingleSendProvider
 from pipeline.providers.errors import ErrorTable
 
+__all__ = ["OWN_HEADERS", "REPLIES", "Smtp", "classify"]
+
 # Looked up as "<code>", "<command> <code>", "<command> <n>yz", then "<n>yz" (RFC 5321
 # writes reply classes as 4yz, 5yz); a reply none of them lists is unexpected: transient.
 REPLIES = ErrorTable(

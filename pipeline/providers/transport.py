@@ -20,6 +20,8 @@ import orjson
 
 from pipeline.exceptions import ProviderTimeout
 
+__all__ = ["Answer", "HttpCall", "retry_after", "transport_error"]
+
 
 @dataclass(frozen=True)
 class Answer:

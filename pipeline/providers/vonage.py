@@ -31,6 +31,8 @@ from pipeline.providers.base import Accepted, Message, SingleSendProvider
 from pipeline.providers.errors import HTTP_STATUSES, ErrorTable, http_keys
 from pipeline.providers.transport import HttpCall, retry_after
 
+__all__ = ["ERRORS", "Vonage", "classify"]
+
 # Keyed on each part's `status`; what is not listed is an invalid request ("2", "3", "6").
 ERRORS = ErrorTable(
     "vonage",

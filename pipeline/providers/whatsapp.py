@@ -31,6 +31,8 @@ from pipeline.providers.base import Accepted, Message, SingleSendProvider
 from pipeline.providers.errors import HTTP_STATUSES, ErrorTable
 from pipeline.providers.transport import HttpCall, retry_after
 
+__all__ = ["ERRORS", "WhatsAppCloud", "classify"]
+
 ERRORS = ErrorTable(
     "whatsapp-cloud",
     {

@@ -32,6 +32,18 @@ from pipeline.settings import Settings
 from pipeline.simulator.state import FaultKind, SimProvider
 from pipeline.simulator.wire import bearer, json_response, state_of, take_fault
 
+__all__ = [
+    "FCM_ERROR",
+    "JWT_BEARER",
+    "MAX_PAYLOAD",
+    "NAME",
+    "SCOPES",
+    "SIM",
+    "TOKEN_LIFETIME",
+    "oauth_token",
+    "send",
+]
+
 NAME = "fcm"
 MAX_PAYLOAD = 4096
 FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"

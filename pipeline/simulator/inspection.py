@@ -22,6 +22,8 @@ from pipeline.exceptions import ValidationError
 from pipeline.simulator.state import Fault
 from pipeline.simulator.wire import json_response, state_of
 
+__all__ = ["clear_faults", "clear_messages", "list_messages", "routes"]
+
 
 async def list_messages(request: web.Request) -> web.Response:
     """Every message, or only those after `?after=<seq>` and/or to `?to=<recipient>`."""

@@ -33,6 +33,8 @@ from pipeline.simulator.wire import (
     webhook_headers,
 )
 
+__all__ = ["MAX_PERSONALIZATIONS", "NAME", "SIM", "mail_send"]
+
 NAME = "sendgrid"
 MAX_PERSONALIZATIONS = 1000
 

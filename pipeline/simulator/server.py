@@ -57,6 +57,7 @@ from pipeline.simulator.smtp_sink import start_smtp_sink, stop_smtp_sink
 from pipeline.simulator.state import SIM_STATE, SimProvider, SimulatorState
 
 __all__ = [
+    "MAX_BODY",
     "PROVIDERS",
     "REGISTRY",
     "SIM_STATE",

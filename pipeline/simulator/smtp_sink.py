@@ -31,6 +31,16 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from pipeline.simulator.state import Failure, FaultKind, SimProvider, SimulatorState, apply_fault
 
+__all__ = [
+    "MAIL_REPLIES",
+    "NAME",
+    "SIM",
+    "SinkHandler",
+    "SinkSMTP",
+    "start_smtp_sink",
+    "stop_smtp_sink",
+]
+
 NAME = "smtp"
 MAIL_REPLIES = {
     FaultKind.SERVER_ERROR: "451 4.3.0 Requested action aborted: local error in processing",

@@ -30,6 +30,18 @@ from pipeline.clock import now
 from pipeline.exceptions import ValidationError
 from pipeline.settings import Settings
 
+__all__ = [
+    "SIM_STATE",
+    "WEBHOOK_TIMEOUT",
+    "Failure",
+    "Fault",
+    "FaultKind",
+    "Post",
+    "SimProvider",
+    "SimulatorState",
+    "apply_fault",
+]
+
 log = structlog.get_logger("herald.simulator")
 
 WEBHOOK_TIMEOUT = aiohttp.ClientTimeout(total=10)

@@ -35,6 +35,8 @@ from pipeline.simulator.wire import (
     webhook_headers,
 )
 
+__all__ = ["E164", "SIM", "WHATSAPP_PREFIX", "messages"]
+
 SMS, WHATSAPP = "twilio", "twilio-whatsapp"
 WHATSAPP_PREFIX = "whatsapp:"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")

@@ -30,6 +30,8 @@ from pipeline.simulator.wire import (
     webhook_headers,
 )
 
+__all__ = ["NAME", "SIM", "sms"]
+
 NAME = "vonage"
 
 

@@ -35,6 +35,8 @@ from pipeline.simulator.wire import (
     webhook_headers,
 )
 
+__all__ = ["MAX_TEXT", "NAME", "SIM", "messages"]
+
 NAME = "whatsapp-cloud"
 MAX_TEXT = 4096
 

@@ -18,6 +18,17 @@ from aiohttp import web
 
 from pipeline.simulator.state import SIM_STATE, Failure, FaultKind, SimulatorState, apply_fault
 
+__all__ = [
+    "basic",
+    "bearer",
+    "digits",
+    "json_response",
+    "state_of",
+    "take_fault",
+    "valid_msisdn",
+    "webhook_headers",
+]
+
 
 def state_of(request: web.Request) -> SimulatorState:
     return request.app[SIM_STATE]

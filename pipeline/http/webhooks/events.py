@@ -17,6 +17,17 @@ import orjson
 from pipeline.clock import format_time, now
 from pipeline.exceptions import ValidationError
 
+__all__ = [
+    "MAX_REASON",
+    "Record",
+    "epoch_time",
+    "event_record",
+    "form_body",
+    "join_key",
+    "json_body",
+    "optional",
+]
+
 Record = dict[str, Any]
 
 MAX_REASON = 500  # characters of a provider's reason kept in the record

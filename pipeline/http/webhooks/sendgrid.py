@@ -33,6 +33,18 @@ from pipeline.http.webhooks.events import (
 )
 from pipeline.settings import Settings
 
+__all__ = [
+    "EVENTS",
+    "PROVIDER",
+    "SIGNATURE",
+    "TIMESTAMP",
+    "load_ec_private_key",
+    "load_ec_public_key",
+    "parse",
+    "sign",
+    "verify",
+]
+
 PROVIDER = "sendgrid"
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"

@@ -26,6 +26,8 @@ from pipeline.exceptions import AuthError, ValidationError
 from pipeline.http.webhooks.events import Record, event_record, form_body, optional
 from pipeline.settings import Settings
 
+__all__ = ["EVENTS", "PROVIDER", "SIGNATURE", "parse", "sign", "verify"]
+
 PROVIDER = "twilio"
 SIGNATURE = "X-Twilio-Signature"
 

@@ -27,6 +27,8 @@ from pipeline.exceptions import AuthError, ValidationError
 from pipeline.http.webhooks.events import Record, event_record, form_body, join_key, json_body
 from pipeline.settings import Settings
 
+__all__ = ["EVENTS", "PROVIDER", "parse", "sign", "verify"]
+
 PROVIDER = "vonage"
 
 EVENTS = {

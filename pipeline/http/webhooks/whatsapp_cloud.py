@@ -22,6 +22,8 @@ from pipeline.exceptions import AuthError, ValidationError
 from pipeline.http.webhooks.events import Record, epoch_time, event_record, join_key, json_body
 from pipeline.settings import Settings
 
+__all__ = ["EVENTS", "PROVIDER", "SIGNATURE", "parse", "sign", "verify", "verify_subscription"]
+
 PROVIDER = "whatsapp-cloud"
 SIGNATURE = "X-Hub-Signature-256"
 
