@@ -48,6 +48,7 @@ from herald.description import StageSpec, TableSpec, TimerSpec, Topology
 from pipeline.budgets import RateBudgets
 from pipeline.domain.breaker import CircuitBreaker
 from pipeline.domain.retry import RetryPolicy
+from pipeline.domain.routing import CHANNELS, LANES
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.kafka import catalog as names
 from pipeline.kafka.app import HeraldApp
@@ -59,11 +60,8 @@ from pipeline.providers.base import Provider
 from pipeline.runtime import Runtime, Sinks, Tables
 from pipeline.settings import Settings
 
-__all__ = ["CHANNELS", "HOLDS", "LANES", "wire"]
+__all__ = ["HOLDS", "wire"]
 
-# Every channel has two lanes; a channel is used once the worker has a provider for it.
-CHANNELS = ("email", "sms", "whatsapp", "push")
-LANES = ("urgent", "bulk")
 # What each table holds; its stable name, key and changelog are the catalog's
 # (topics.yaml: <app id>-<name>-changelog), and a unit test holds the two together.
 HOLDS = {

@@ -16,7 +16,7 @@ from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Producer, Topic
 
 from bench.pipeline.measure import BenchError, log, now_ms
 from bench.pipeline.records import LINGER_MS, TENANT, Request, produce_one
-from herald.topology import CHANNELS, LANES
+from pipeline.domain.routing import CHANNELS, LANES
 from pipeline.kafka.catalog import PREFERENCES, REQUESTS, STATUS, dispatch_topic
 from pipeline.kafka.codecs import AvroCodec
 

@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-__all__ = ["CHAINS", "CONTACT_FIELD", "contact_point", "lane_for", "route_channels"]
+__all__ = [
+    "CHAINS",
+    "CHANNELS",
+    "CONTACT_FIELD",
+    "LANES",
+    "contact_point",
+    "lane_for",
+    "route_channels",
+]
+
+# Every channel Herald knows, and the two lanes each has (a dispatch topic per pair).
+CHANNELS = ("email", "sms", "whatsapp", "push")
+LANES = ("urgent", "bulk")
 
 CHAINS: Mapping[str, tuple[str, ...]] = {
     "high": ("whatsapp", "sms", "email", "push"),

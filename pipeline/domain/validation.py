@@ -15,11 +15,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.clock import parse_time
+from pipeline.domain.routing import CHANNELS
 from pipeline.domain.templates import Template, TemplateCatalog
 from pipeline.exceptions import ValidationError
 
 __all__ = [
-    "CHANNELS",
     "E164_RE",
     "EMAIL_RE",
     "ID_RE",
@@ -32,7 +32,6 @@ __all__ = [
 ]
 
 PRIORITIES = ("high", "standard", "marketing")
-CHANNELS = ("email", "sms", "whatsapp", "push")
 MODES = ("fallback", "all")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")

@@ -16,6 +16,7 @@ from agents.status import status as status_agent
 from pipeline.budgets import RateBudgets
 from pipeline.domain import ledger
 from pipeline.domain.breaker import CircuitBreaker
+from pipeline.domain.routing import CHANNELS
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.exceptions import RecipientUnreachable
 from pipeline.kafka.batches import Ownership
@@ -24,8 +25,6 @@ from pipeline.metrics import Metrics
 from pipeline.providers.base import Accepted, Message, SingleSendProvider
 from pipeline.runtime import Runtime, Sinks, Tables
 from pipeline.settings import Settings
-
-CHANNELS = ("email", "sms", "whatsapp", "push")
 
 
 @dataclass
