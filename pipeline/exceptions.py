@@ -7,6 +7,7 @@
     ├── CatalogError                 topics.yaml, schemas/ or the cluster disagree
     ├── NotAcknowledged              the broker did not acknowledge records a batch produced
     ├── DecodeError                  bytes that are not a record we know
+    │   └── MalformedBody            an HTTP body that is not a JSON object (400)
     ├── ValidationError              a well-formed record whose content is wrong
     │   └── TemplateError            unknown template or missing variable
     ├── AuthError                    bad or missing token (401)
@@ -76,6 +77,10 @@ class NotAcknowledged(HeraldError):
 
 class DecodeError(HeraldError):
     """Bytes that do not decode to a record of a known schema."""
+
+
+class MalformedBody(DecodeError):
+    """An HTTP request body that is not JSON, or not a JSON object (400, not 422)."""
 
 
 class ValidationError(HeraldError):
