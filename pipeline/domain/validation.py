@@ -1,10 +1,10 @@
 """Validation of notification requests, shared by the HTTP ingress and the ingest stage.
 
-`normalize_request` turns an HTTP JSON body into a NotificationRequest record
-(the tenant comes from the token, never from the body); `check_request` checks
-the content of a record however it arrived. Both raise `ValidationError` with
-one entry per bad field, which the HTTP layer turns into problem+json and the
-ingest stage into a dead letter.
+`check_request` checks the content of a NotificationRequest record however it
+arrived: over HTTP (after the body matched its model, `pipeline.http.models`,
+which reuses the patterns here) or straight onto Kafka. It raises
+`ValidationError` with one entry per bad field, which the HTTP layer turns into
+problem+json and the ingest stage into a dead letter.
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ __all__ = [
     "ID_RE",
     "MODES",
     "PRIORITIES",
-    "RECIPIENT_FIELDS",
-    "REQUEST_FIELDS",
     "check_request",
-    "normalize_request",
 ]
 
 PRIORITIES = ("high", "standard", "marketing")
@@ -36,61 +33,6 @@ MODES = ("fallback", "all")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 ID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
-RECIPIENT_FIELDS = ("userId", "email", "phone", "whatsapp", "pushTokens", "locale", "timezone")
-REQUEST_FIELDS = (
-    "messageId", "recipient", "template", "data", "priority", "channels", "mode",
-    "sendAt", "webhookUrl", "metadata",
-)  # fmt: skip
-
-
-def normalize_request(body: Any, tenant: str, message_id: str) -> dict[str, Any]:
-    """An HTTP body as a NotificationRequest record (shape only; see `check_request`)."""
-    if not isinstance(body, Mapping):
-        raise ValidationError("the body must be a JSON object")
-    errors = [
-        {"field": key, "message": "unknown field"}
-        for key in body
-        if key not in REQUEST_FIELDS and key != "tenant"
-    ]
-    if "tenant" in body and body["tenant"] != tenant:
-        errors.append({"field": "tenant", "message": "the tenant comes from the token"})
-    recipient = body.get("recipient")
-    if not isinstance(recipient, Mapping):
-        errors.append({"field": "recipient", "message": "required object"})
-        recipient = {}
-    errors += [
-        {"field": f"recipient.{key}", "message": "unknown field"}
-        for key in recipient
-        if key not in RECIPIENT_FIELDS
-    ]
-    for key in ("data", "metadata"):
-        if key in body and not isinstance(body[key], Mapping):
-            errors.append({"field": key, "message": "must be an object"})
-    if errors:
-        raise ValidationError("invalid notification request", errors)
-    data = dict(body.get("data") or {})
-    for key, value in data.items():
-        if isinstance(value, (dict, list)):
-            errors.append({"field": f"data.{key}", "message": "values must be scalars"})
-    metadata = body.get("metadata") or {}
-    for key, value in metadata.items():
-        if not isinstance(value, str):
-            errors.append({"field": f"metadata.{key}", "message": "values must be strings"})
-    if errors:
-        raise ValidationError("invalid notification request", errors)
-    return {
-        "messageId": message_id,
-        "tenant": tenant,
-        "recipient": {key: recipient.get(key) for key in RECIPIENT_FIELDS},
-        "template": body.get("template"),
-        "data": data,
-        "priority": body.get("priority", "standard"),
-        "channels": body.get("channels"),
-        "mode": body.get("mode"),
-        "sendAt": body.get("sendAt"),
-        "webhookUrl": body.get("webhookUrl"),
-        "metadata": dict(metadata),
-    }
 
 
 def check_request(record: Mapping[str, Any], templates: TemplateCatalog) -> Template:

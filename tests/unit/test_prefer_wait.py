@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.http.api import prefer_wait
+from pipeline.http.notifications import prefer_wait
 
 
 @pytest.mark.parametrize(

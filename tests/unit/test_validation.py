@@ -1,4 +1,6 @@
-"""normalize_request (HTTP body shape) and check_request (record content)."""
+"""check_request: a NotificationRequest record's content, however it arrived.
+
+The HTTP body's shape is the model's (tests/unit/test_http_bodies.py)."""
 
 from __future__ import annotations
 
@@ -7,62 +9,12 @@ from typing import Any
 import pytest
 
 from pipeline.domain.templates import TemplateCatalog
-from pipeline.domain.validation import RECIPIENT_FIELDS, check_request, normalize_request
+from pipeline.domain.validation import check_request
 from pipeline.exceptions import TemplateError, ValidationError
 
 
 def fields_of(exc: pytest.ExceptionInfo[ValidationError]) -> list[str]:
     return [e["field"] for e in exc.value.errors]
-
-
-@pytest.fixture
-def body(booking: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "recipient": {"userId": "u-1", "email": "ana@example.com", "locale": "es"},
-        "template": "booking-confirmation",
-        "data": dict(booking),
-        "metadata": {"source": "web"},
-    }
-
-
-def test_normalize_valid_body(body: dict[str, Any], templates: TemplateCatalog) -> None:
-    record = normalize_request({**body, "tenant": "acme"}, "acme", "m-1")
-    assert (record["tenant"], record["messageId"], record["priority"]) == (
-        "acme",
-        "m-1",
-        "standard",
-    )
-    assert set(record["recipient"]) == set(RECIPIENT_FIELDS)
-    assert record["recipient"]["phone"] is None
-    assert check_request(record, templates).id == "booking-confirmation"
-
-
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        pytest.param({"colour": "red"}, "colour", id="unknown-field"),
-        pytest.param({"tenant": "other"}, "tenant", id="tenant-not-token"),
-        pytest.param({"recipient": None}, "recipient", id="missing-recipient"),
-        pytest.param({"recipient": "u-1"}, "recipient", id="recipient-not-object"),
-        pytest.param(
-            {"recipient": {"userId": "u-1", "fax": "1"}}, "recipient.fax", id="unknown-recipient"
-        ),
-        pytest.param({"data": ["x"]}, "data", id="data-not-object"),
-        pytest.param({"data": {"name": {"first": "Ana"}}}, "data.name", id="data-dict-value"),
-        pytest.param({"data": {"seats": [1, 2]}}, "data.seats", id="data-list-value"),
-        pytest.param({"metadata": {"n": 1}}, "metadata.n", id="metadata-not-string"),
-    ],
-)
-def test_normalize_rejects(body: dict[str, Any], change: dict[str, Any], field: str) -> None:
-    body = {k: v for k, v in {**body, **change}.items() if v is not None}
-    with pytest.raises(ValidationError) as exc:
-        normalize_request(body, "acme", "m-1")
-    assert fields_of(exc) == [field]
-
-
-def test_normalize_rejects_a_non_object_body() -> None:
-    with pytest.raises(ValidationError, match="JSON object"):
-        normalize_request(["not", "an", "object"], "acme", "m-1")
 
 
 @pytest.mark.parametrize(

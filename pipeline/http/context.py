@@ -1,0 +1,57 @@
+"""What every handler is given: the worker's shared pieces and the call being answered.
+
+Handlers are plain functions `(Context, Call) -> Response`, declared in
+`pipeline.http.routes`; the ingress has already authenticated the caller and
+validated the body against the route's model before a handler runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from pipeline.exceptions import AuthError
+from pipeline.http.auth import Principal
+
+if TYPE_CHECKING:
+    from pipeline.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Context:
+    """The worker's pieces a handler may use, and the API description served as is."""
+
+    rt: Runtime
+    ready: Callable[[], bool]
+    description: bytes  # /openapi.json, rendered once when the app is built
+    docs: str  # /docs, rendered from the same description
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: the caller (routes with a scope) and the validated body (routes with one)."""
+
+    request: web.Request
+    principal: Principal | None = None
+    body: Any = None
+
+    @property
+    def caller(self) -> Principal:
+        if self.principal is None:  # a route without a scope asked for its caller
+            raise AuthError("this call is not authenticated")
+        return self.principal
+
+
+Handler = Callable[[Context, Call], Awaitable[web.StreamResponse]]
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps(data), content_type="application/json", headers=headers
+    )

@@ -1,0 +1,109 @@
+"""The API's errors: each kind of problem declared once, answered as RFC 9457 problem+json.
+
+A `ProblemKind` is both what the ingress answers (`answer`) and what the API
+description documents (`pipeline.http.openapi` lists an operation's kinds per
+status), so a documented problem and an answered one are the same object. The
+exceptions of `pipeline.exceptions` map to kinds in `for_exception`, most
+specific first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from pipeline.exceptions import (
+    AuthError,
+    HeraldError,
+    MalformedBody,
+    ScopeError,
+    TemplateError,
+    ValidationError,
+)
+from pipeline.http.models import OptedOutProblem, Problem, ValidationProblem
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    """One kind of error: status, RFC 9457 `type` (uri) and `title`, when it happens, its body."""
+
+    status: int
+    title: str
+    when: str
+    uri: str = "about:blank"  # the RFC 9457 `type`
+    model: type[Problem] = Problem
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def answer(self, detail: str = "", **extra: Any) -> web.Response:
+        body: dict[str, Any] = {"type": self.uri, "title": self.title, "status": self.status}
+        if detail:
+            body["detail"] = detail
+        body.update(extra)
+        return web.Response(
+            status=self.status,
+            body=orjson.dumps(body),
+            content_type=PROBLEM_JSON,
+            headers=dict(self.headers),
+        )
+
+
+MALFORMED = ProblemKind(400, "Bad Request", "the body is not JSON, or not a JSON object")
+UNAUTHORIZED = ProblemKind(
+    401,
+    "Unauthorized",
+    "no bearer token, or one that is expired, wrongly signed or without a tenant",
+    headers=(("WWW-Authenticate", 'Bearer realm="herald"'),),
+)
+WEBHOOK_UNSIGNED = ProblemKind(401, "Unauthorized", "the provider's signature is missing or wrong")
+FORBIDDEN = ProblemKind(403, "Forbidden", "the token lacks the scope this call needs")
+OPTED_OUT = ProblemKind(
+    403,
+    "Recipient opted out",
+    "the recipient withdrew consent for every channel this would use (audited, not sent)",
+    uri="urn:herald:problem:opted-out",
+    model=OptedOutProblem,
+)
+SUBSCRIPTION_REFUSED = ProblemKind(403, "Forbidden", "the verification token does not match")
+NOT_FOUND = ProblemKind(404, "Not Found", "nothing by that name for this tenant")
+TOO_LARGE = ProblemKind(413, "Payload too large", "the body is over HERALD_HTTP_MAX_BODY")
+INVALID = ProblemKind(
+    422, "Invalid request", "a field is missing or invalid", model=ValidationProblem
+)
+BAD_TEMPLATE = ProblemKind(
+    422,
+    "Unprocessable template",
+    "unknown template, or a variable the template needs is missing",
+    model=ValidationProblem,
+)
+NOT_READY = ProblemKind(503, "Not ready", "the worker is joining its group or recovering tables")
+INTERNAL = ProblemKind(500, "Internal Server Error", "a fault of the server (logged)")
+
+
+# Most specific first: a ScopeError is an AuthError, a TemplateError a ValidationError.
+KINDS_BY_ERROR: tuple[tuple[type[HeraldError], ProblemKind], ...] = (
+    (ScopeError, FORBIDDEN),
+    (AuthError, UNAUTHORIZED),
+    (MalformedBody, MALFORMED),
+    (TemplateError, BAD_TEMPLATE),
+    (ValidationError, INVALID),
+)
+
+
+def for_exception(exc: Exception, max_body: int) -> web.Response | None:
+    """The problem answer for an error a handler raised; None for one that is not ours."""
+    for error, kind in KINDS_BY_ERROR:
+        if isinstance(exc, error):
+            extra = {"errors": exc.errors} if isinstance(exc, ValidationError) else {}
+            return kind.answer(str(exc), **extra)
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return TOO_LARGE.answer(f"the body may be at most {max_body} bytes")
+    if isinstance(exc, web.HTTPException) and exc.status >= 400:
+        # aiohttp's own: no route (404), method not allowed (405, with its Allow header).
+        allow = tuple((k, v) for k, v in exc.headers.items() if k.lower() == "allow")
+        return ProblemKind(exc.status, exc.reason, "", headers=allow).answer(exc.text or "")
+    return None

@@ -1,0 +1,51 @@
+"""`/webhooks/...`: providers' delivery events in, signature checked, onto Kafka.
+
+The provider's own signature is the authentication (no JWT); the schemes live in
+`pipeline.http.webhooks`. Events are published to `herald.provider.events` before
+the provider hears 200, so a provider that sees an error retries.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pipeline.domain.ids import message_key
+from pipeline.exceptions import AuthError
+from pipeline.http.context import Call, Context, json_response
+from pipeline.http.problems import NOT_FOUND, SUBSCRIPTION_REFUSED, WEBHOOK_UNSIGNED
+from pipeline.http.webhooks import WEBHOOK_PROVIDERS, verify_and_parse, verify_whatsapp_subscription
+
+
+async def provider_webhook(ctx: Context, call: Call) -> web.Response:
+    """Delivery events from a provider: signature checked, then onto provider.events."""
+    rt, request = ctx.rt, call.request
+    provider = request.match_info["provider"]
+    if provider not in WEBHOOK_PROVIDERS:
+        return NOT_FOUND.answer(f"no webhook for provider {provider!r}")
+    try:
+        events = verify_and_parse(
+            provider,
+            url=rt.settings.public_url.rstrip("/") + request.path_qs,
+            headers=request.headers,
+            body=await request.read(),
+            settings=rt.settings,
+        )
+    except AuthError as exc:  # not a bearer token: no WWW-Authenticate challenge
+        return WEBHOOK_UNSIGNED.answer(str(exc))
+    futures = []
+    for event in events:
+        if not (event.get("tenant") and event.get("messageId")):
+            continue  # not a message Herald sent (no join key): nothing to update
+        key = message_key(event["tenant"], event["messageId"])
+        futures.append(await rt.sinks.provider_events.send(key=key, value=event))
+    for fut in futures:
+        await fut  # acknowledged before the provider hears 200
+    return json_response({"accepted": len(futures)})
+
+
+async def whatsapp_subscription(ctx: Context, call: Call) -> web.Response:
+    """Meta's subscription handshake: echo `hub.challenge` when the verify token matches."""
+    challenge = verify_whatsapp_subscription(call.request.query, ctx.rt.settings)
+    if challenge is None:
+        return SUBSCRIPTION_REFUSED.answer("verification token mismatch")
+    return web.Response(text=challenge)

@@ -1,0 +1,195 @@
+"""Every HTTP route, declared once: the ingress registers them, `/openapi.json` describes them.
+
+A route names its method and path, its handler, the scope its JWT needs (None:
+no JWT), the model its body must match, its answers and the problems it may
+answer. Problems that follow from the declaration are added here, not by hand:
+a scope brings 401 and 403, a validated body 400, 413 and 422. Add a route by
+adding an `Operation` to `operations()`; nothing else lists routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from pipeline.domain.validation import ID_RE
+from pipeline.http import notifications, receivers, service
+from pipeline.http.context import Handler
+from pipeline.http.models import (
+    Accepted,
+    Health,
+    NotificationRequest,
+    NotificationState,
+    Ready,
+    WebhookAccepted,
+)
+from pipeline.http.problems import (
+    BAD_TEMPLATE,
+    FORBIDDEN,
+    INVALID,
+    MALFORMED,
+    NOT_FOUND,
+    NOT_READY,
+    OPTED_OUT,
+    SUBSCRIPTION_REFUSED,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    WEBHOOK_UNSIGNED,
+    ProblemKind,
+)
+from pipeline.http.webhooks import WEBHOOK_PROVIDERS
+
+STRING: dict[str, Any] = {"type": "string"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A path, query or header parameter (documented; path values reach the handler)."""
+
+    name: str
+    where: Literal["path", "query", "header"]
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: dict(STRING))
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A body the handler reads itself (a provider's signed bytes): documented, not validated."""
+
+    description: str
+    media: tuple[tuple[str, dict[str, Any]], ...]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A successful answer: a JSON model, or another media type with its schema."""
+
+    status: int
+    description: str
+    model: type[BaseModel] | None = None
+    media: str = "application/json"
+    schema: dict[str, Any] = field(default_factory=dict)
+    headers: tuple[Param, ...] = ()
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    answers: tuple[Answer, ...]
+    scope: str | None = None
+    body: type[BaseModel] | RawBody | None = None
+    problems: tuple[ProblemKind, ...] = ()
+    params: tuple[Param, ...] = ()
+    description: str = ""
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+    @property
+    def problem_kinds(self) -> tuple[ProblemKind, ...]:
+        """Every problem it may answer: the declared ones and those its declaration implies."""
+        implied: list[ProblemKind] = []
+        if self.scope is not None:
+            implied += [UNAUTHORIZED, FORBIDDEN]
+        if isinstance(self.body, type):
+            implied += [MALFORMED, TOO_LARGE, INVALID]
+        elif self.body is not None:
+            implied.append(TOO_LARGE)
+        return tuple(dict.fromkeys([*implied, *self.problems]))
+
+
+LOCATION = Param("Location", "header", "Where the message's state is read.", required=True)
+JSON_OR_FORM: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("application/json", {}),
+    ("application/x-www-form-urlencoded", {"type": "object", "additionalProperties": STRING}),
+)
+
+
+def operations() -> tuple[Operation, ...]:
+    """The route table, in the order the description lists it."""
+    return (
+        Operation(
+            "POST", "/v1/notifications", notifications.post_notification,
+            "Send a notification", "notifications",
+            scope="notifications:send",
+            body=NotificationRequest,
+            description=(
+                "Produced to `herald.notifications.requests` and acknowledged by the broker "
+                "before the 202. The same `messageId` (or `Idempotency-Key`) again answers "
+                "the same 202 and sends nothing twice."
+            ),
+            params=(
+                Param("Idempotency-Key", "header", "Names the message when it has no messageId."),
+                Param("Prefer", "header", "`wait=N` (RFC 7240, N at most 30): answer with the "
+                      "state once the message is sent or final, within N seconds."),
+            ),
+            answers=(
+                Answer(202, "Accepted: the request is on Kafka.", Accepted, headers=(LOCATION,)),
+                Answer(200, "With `Prefer: wait`: the message's state once it has an outcome.",
+                       NotificationState, headers=(
+                           LOCATION, Param("Preference-Applied", "header", "`wait=N`."))),
+            ),
+            problems=(OPTED_OUT, BAD_TEMPLATE),
+        ),
+        Operation(
+            "GET", "/v1/notifications/{messageId}", notifications.get_notification,
+            "A notification's state", "notifications",
+            scope="notifications:read",
+            params=(Param("messageId", "path", "The message's id.",
+                          {"type": "string", "pattern": ID_RE.pattern}, required=True),),
+            answers=(Answer(200, "Status, channel, attempts and history.", NotificationState),),
+            problems=(NOT_FOUND,),
+        ),
+        Operation(
+            "POST", "/webhooks/{provider}", receivers.provider_webhook,
+            "A provider's delivery events", "webhooks",
+            body=RawBody("The provider's own payload, as it signed it.", JSON_OR_FORM),
+            description="No JWT: the provider's signature is checked. Events reach "
+            "`herald.provider.events` before the 200.",
+            params=(Param("provider", "path", "Which provider's scheme to verify.",
+                          {"type": "string", "enum": list(WEBHOOK_PROVIDERS)}, required=True),),
+            answers=(Answer(200, "The events were published.", WebhookAccepted),),
+            problems=(WEBHOOK_UNSIGNED, NOT_FOUND, INVALID),
+        ),
+        Operation(
+            "GET", "/webhooks/whatsapp-cloud", receivers.whatsapp_subscription,
+            "WhatsApp subscription handshake", "webhooks",
+            params=tuple(Param(f"hub.{name}", "query", text, required=True) for name, text in (
+                ("mode", "`subscribe`."), ("verify_token", "WHATSAPP_VERIFY_TOKEN."),
+                ("challenge", "Echoed back when the token matches."))),
+            answers=(Answer(200, "The challenge, echoed.", media="text/plain", schema=STRING),),
+            problems=(SUBSCRIPTION_REFUSED,),
+        ),
+        Operation(
+            "GET", "/healthz", service.healthz, "Liveness", "service",
+            answers=(Answer(200, "The process answers.", Health),),
+        ),
+        Operation(
+            "GET", "/readyz", service.readyz, "Readiness", "service",
+            answers=(Answer(200, "Joined its group, tables recovered.", Ready),),
+            problems=(NOT_READY,),
+        ),
+        Operation(
+            "GET", "/metrics", service.metrics, "Prometheus metrics", "service",
+            answers=(Answer(200, "The text exposition format.", media="text/plain",
+                            schema=STRING),),
+        ),
+        Operation(
+            "GET", "/openapi.json", service.openapi_json, "This description", "service",
+            answers=(Answer(200, "OpenAPI 3.1.", media="application/json",
+                            schema={"type": "object"}),),
+        ),
+        Operation(
+            "GET", "/docs", service.docs, "The API reference page", "service",
+            answers=(Answer(200, "HTML rendered from /openapi.json.", media="text/html",
+                            schema=STRING),),
+        ),
+    )  # fmt: skip

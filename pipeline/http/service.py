@@ -1,0 +1,38 @@
+"""What operators and tools ask of a worker: liveness, readiness, metrics, the API description."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pipeline.http.context import Call, Context, json_response
+from pipeline.http.problems import NOT_READY
+
+
+async def healthz(ctx: Context, call: Call) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(ctx: Context, call: Call) -> web.Response:
+    """Ready once the worker has joined its group and recovered its tables."""
+    ready = ctx.ready()
+    ctx.rt.metrics.ready.set(1 if ready else 0)
+    if not ready:
+        return NOT_READY.answer("the worker is joining its group or recovering tables")
+    return json_response({"status": "ready"})
+
+
+async def metrics(ctx: Context, call: Call) -> web.Response:
+    return web.Response(
+        body=ctx.rt.metrics.render(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
+
+
+async def openapi_json(ctx: Context, call: Call) -> web.Response:
+    """The OpenAPI document, generated from the route table when the app was built."""
+    return web.Response(body=ctx.description, content_type="application/json")
+
+
+async def docs(ctx: Context, call: Call) -> web.Response:
+    """The API reference as one self-contained HTML page (no CDN: works offline)."""
+    return web.Response(text=ctx.docs, content_type="text/html")

@@ -1,0 +1,163 @@
+"""The HTTP door without a broker: the route table, the description and the ingress's answers.
+
+The ingress runs on aiohttp's TestServer over a stand-in runtime whose topics
+record what they are sent; the real pipeline is in tests/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from pipeline.domain.templates import TemplateCatalog
+from pipeline.http.api import Ingress
+from pipeline.http.auth import TokenVerifier, issue_token
+from pipeline.http.openapi import describe
+from pipeline.http.routes import operations
+from pipeline.metrics import Metrics
+from pipeline.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+SECRET = "s" * 32
+PROBLEM = "application/problem+json"
+
+
+@dataclass
+class Topic:
+    """A sink that records what it is sent, acknowledged at once."""
+
+    sent: list[tuple[str, Any]] = field(default_factory=list)
+
+    async def send(self, key: str, value: Any) -> asyncio.Future[None]:
+        self.sent.append((key, value))
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ack.set_result(None)
+        return ack
+
+
+def headers(scope: str = "notifications:send notifications:read") -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(SECRET, 'acme', scope)}"}
+
+
+@asynccontextmanager
+async def serving() -> AsyncIterator[tuple[TestClient, Any]]:
+    """The ingress over a stand-in runtime, and that runtime."""
+    settings = Settings.from_env({}).with_(http_max_body=4096)
+    rt = SimpleNamespace(
+        settings=settings,
+        metrics=Metrics(),
+        templates=TemplateCatalog.from_dir(settings.templates_dir),
+        tables=SimpleNamespace(preferences={}, state={}),
+        sinks=SimpleNamespace(requests=Topic(), audit=Topic(), provider_events=Topic()),
+        available_channels={"email"},
+    )
+    app = Ingress(rt, TokenVerifier(secret=SECRET), lambda: True).build()  # type: ignore[arg-type]
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        yield client, rt
+
+
+def test_every_declared_operation_is_described() -> None:
+    doc = describe(operations())
+    described = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    assert described == {(op.method, op.path) for op in operations()}
+    assert doc["openapi"].startswith("3.1")
+
+
+def test_v1_operations_need_a_bearer_jwt_and_say_why_they_fail() -> None:
+    doc = describe(operations())
+    assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    for path, ops in doc["paths"].items():
+        for op in ops.values():
+            assert ("security" in op) == path.startswith("/v1/"), path
+            if "security" in op:
+                assert {"401", "403"} <= set(op["responses"]), path
+            for status, answer in op["responses"].items():
+                if int(status) >= 400:
+                    assert list(answer["content"]) == [PROBLEM], (path, status)
+
+
+def test_the_post_describes_every_answer_the_contract_names() -> None:
+    post = describe(operations())["paths"]["/v1/notifications"]["post"]
+    assert set(post["responses"]) == {"200", "202", "400", "401", "403", "413", "422"}
+    forbidden = post["responses"]["403"]["content"][PROBLEM]["schema"]["anyOf"]
+    types = {s["properties"]["type"]["const"] for s in forbidden}
+    assert types == {"about:blank", "urn:herald:problem:opted-out"}
+
+
+async def test_description_and_docs_need_no_token() -> None:
+    async with serving() as (client, _):
+        spec = await client.get("/openapi.json")
+        assert spec.status == 200 and (await spec.json()) == describe(operations())
+        page = await client.get("/docs")
+        assert page.status == 200 and page.content_type == "text/html"
+        text = await page.text()
+    assert all(op.path in text for op in operations())
+    assert not any(tag in text for tag in ("<script", "<link", "src=")), "offline: nothing fetched"
+
+
+async def test_a_valid_request_is_produced_and_accepted() -> None:
+    body = describe(operations())["components"]["schemas"]["NotificationRequest"]["examples"][0]
+    async with serving() as (client, rt):
+        resp = await client.post("/v1/notifications", json=body, headers=headers())
+        assert resp.status == 202, await resp.text()
+        accepted = await resp.json()
+    assert resp.headers["Location"] == f"/v1/notifications/{accepted['messageId']}"
+    [(key, record)] = rt.sinks.requests.sent
+    assert key == "acme:u-1" and record["tenant"] == "acme"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "fields"),
+    [
+        ({"json": {"template": "x"}, "headers": {}}, 401, None),
+        ({"json": {"template": "x"}, "headers": headers("notifications:read")}, 403, None),
+        ({"data": b"{not json"}, 400, None),
+        ({"json": [1, 2]}, 400, None),
+        ({"json": {"template": "x", "colour": 1}}, 422, ["recipient", "colour"]),
+        ({"json": {"recipient": {"userId": "u"}, "template": "nope"}}, 422, ["recipient"]),
+        ({"json": {"recipient": {"userId": "u", "email": "a@b.co"}, "template": "nope"}},
+         422, ["template"]),
+        ({"data": b"x" * 5000}, 413, None),
+    ],
+)  # fmt: skip
+async def test_refusals_are_problem_documents(
+    kwargs: dict[str, Any], status: int, fields: list[str] | None
+) -> None:
+    kwargs.setdefault("headers", headers())
+    async with serving() as (client, rt):
+        resp = await client.post("/v1/notifications", **kwargs)
+        assert resp.status == status and resp.content_type == PROBLEM
+        problem = await resp.json()
+    assert problem["status"] == status
+    if fields is not None:
+        assert [e["field"] for e in problem["errors"]] == fields
+    if status == 401:
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    assert rt.sinks.requests.sent == []
+
+
+async def test_routing_errors_are_problem_documents() -> None:
+    async with serving() as (client, _):
+        missing = await client.get("/nowhere")
+        wrong = await client.delete("/healthz")
+    assert missing.status == 404 and missing.content_type == PROBLEM
+    assert wrong.status == 405 and wrong.content_type == PROBLEM
+    assert wrong.headers["Allow"] == "GET"
+
+
+async def test_an_unsigned_webhook_is_401_without_a_bearer_challenge() -> None:
+    async with serving() as (client, rt):
+        unsigned = await client.post("/webhooks/sendgrid", data=b"[]")
+        unknown = await client.post("/webhooks/nope", data=b"{}")
+    assert unsigned.status == 401 and unsigned.content_type == PROBLEM
+    assert "WWW-Authenticate" not in unsigned.headers
+    assert unknown.status == 404
+    assert rt.sinks.provider_events.sent == []
