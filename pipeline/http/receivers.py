@@ -45,6 +45,8 @@ async def provider_webhook(ctx: Context, call: Call) -> web.Response:
 
 async def whatsapp_subscription(ctx: Context, call: Call) -> web.Response:
     """Meta's subscription handshake: echo `hub.challenge` when the verify token matches."""
+    if call.request.match_info["provider"] != "whatsapp-cloud":
+        return NOT_FOUND.answer("only whatsapp-cloud verifies its webhook with a GET")
     challenge = verify_whatsapp_subscription(call.request.query, ctx.rt.settings)
     if challenge is None:
         return SUBSCRIPTION_REFUSED.answer("verification token mismatch")

@@ -107,8 +107,9 @@ class Operation:
 
 
 LOCATION = Param("Location", "header", "Where the message's state is read.", required=True)
+# SendGrid posts a JSON array, WhatsApp Cloud and Vonage an object, Twilio (and Vonage) a form.
 JSON_OR_FORM: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("application/json", {}),
+    ("application/json", {"type": ["object", "array"]}),
     ("application/x-www-form-urlencoded", {"type": "object", "additionalProperties": STRING}),
 )
 
@@ -160,13 +161,20 @@ def operations() -> tuple[Operation, ...]:
             problems=(WEBHOOK_UNSIGNED, NOT_FOUND, INVALID),
         ),
         Operation(
-            "GET", "/webhooks/whatsapp-cloud", receivers.whatsapp_subscription,
+            "GET", "/webhooks/{provider}", receivers.whatsapp_subscription,
             "WhatsApp subscription handshake", "webhooks",
-            params=tuple(Param(f"hub.{name}", "query", text, required=True) for name, text in (
-                ("mode", "`subscribe`."), ("verify_token", "WHATSAPP_VERIFY_TOKEN."),
-                ("challenge", "Echoed back when the token matches."))),
+            description="Meta's verification of the callback URL (GET /webhooks/whatsapp-cloud); "
+            "no other provider answers GET.",
+            params=(
+                Param("provider", "path", "Only `whatsapp-cloud`.",
+                      {"type": "string", "enum": ["whatsapp-cloud"]}, required=True),
+                Param("hub.mode", "query", "Always `subscribe`.",
+                      {"type": "string", "enum": ["subscribe"]}, required=True),
+                Param("hub.verify_token", "query", "WHATSAPP_VERIFY_TOKEN.", required=True),
+                Param("hub.challenge", "query", "Echoed when the token matches.", required=True),
+            ),
             answers=(Answer(200, "The challenge, echoed.", media="text/plain", schema=STRING),),
-            problems=(SUBSCRIPTION_REFUSED,),
+            problems=(SUBSCRIPTION_REFUSED, NOT_FOUND),
         ),
         Operation(
             "GET", "/healthz", service.healthz, "Liveness", "service",

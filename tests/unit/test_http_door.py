@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from pipeline.domain.state import apply_status
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.api import Ingress
 from pipeline.http.auth import TokenVerifier, issue_token
+from pipeline.http.models import NotificationState
 from pipeline.http.openapi import describe
 from pipeline.http.routes import operations
 from pipeline.metrics import Metrics
@@ -28,6 +30,9 @@ pytestmark = pytest.mark.unit
 
 SECRET = "s" * 32
 PROBLEM = "application/problem+json"
+AT = "2026-11-28T10:00:00.000Z"
+# The request body the description shows; it must be accepted as it is.
+EXAMPLE = describe(operations())["components"]["schemas"]["NotificationRequest"]["examples"][0]
 
 
 @dataclass
@@ -45,6 +50,10 @@ class Topic:
 
 def headers(scope: str = "notifications:send notifications:read") -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(SECRET, 'acme', scope)}"}
+
+
+def other_tenant() -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(SECRET, 'globex', 'notifications:read')}"}
 
 
 @asynccontextmanager
@@ -104,9 +113,8 @@ async def test_description_and_docs_need_no_token() -> None:
 
 
 async def test_a_valid_request_is_produced_and_accepted() -> None:
-    body = describe(operations())["components"]["schemas"]["NotificationRequest"]["examples"][0]
     async with serving() as (client, rt):
-        resp = await client.post("/v1/notifications", json=body, headers=headers())
+        resp = await client.post("/v1/notifications", json=EXAMPLE, headers=headers())
         assert resp.status == 202, await resp.text()
         accepted = await resp.json()
     assert resp.headers["Location"] == f"/v1/notifications/{accepted['messageId']}"
@@ -142,6 +150,37 @@ async def test_refusals_are_problem_documents(
     if status == 401:
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     assert rt.sinks.requests.sent == []
+
+
+def sent_state(message_id: str) -> dict[str, Any]:
+    """A message's state as the status agent folds it: PENDING, then SENT by email."""
+    base = {"messageId": message_id, "tenant": "acme", "userId": "u-1", "at": AT}
+    state = apply_status(None, {**base, "status": "PENDING"})
+    sent = {**base, "status": "SENT", "channel": "email", "provider": "sendgrid", "attempt": 1}
+    return apply_status(state, {**sent, "providerMessageId": "sg-1"})
+
+
+async def test_the_state_is_answered_as_described() -> None:
+    async with serving() as (client, rt):
+        rt.tables.state["acme:m-1"] = sent_state("m-1")
+        found = await client.get("/v1/notifications/m-1", headers=headers())
+        assert found.status == 200
+        NotificationState.model_validate(await found.json())
+        other = await client.get("/v1/notifications/m-1", headers=other_tenant())
+    assert other.status == 404 and other.content_type == PROBLEM
+
+
+async def test_prefer_wait_answers_the_state_once_sent() -> None:
+    body = {**EXAMPLE, "messageId": "m-2"}
+    async with serving() as (client, rt):
+        rt.tables.state["acme:m-2"] = sent_state("m-2")
+        resp = await client.post(
+            "/v1/notifications", json=body, headers={**headers(), "Prefer": "wait=1"}
+        )
+        assert resp.status == 200, await resp.text()
+        NotificationState.model_validate(await resp.json())
+    assert resp.headers["Preference-Applied"] == "wait=1"
+    assert resp.headers["Location"] == "/v1/notifications/m-2"
 
 
 async def test_routing_errors_are_problem_documents() -> None:
