@@ -71,24 +71,19 @@ class Recipient(Body):
 class NotificationRequest(Body):
     """A request to notify one recipient (the Kafka record's fields; the tenant is the token's)."""
 
+    # The README's first example: what a reader tries first must be accepted as shown.
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
-                    "recipient": {"userId": "u-1", "email": "ana@example.com", "locale": "es"},
+                    "recipient": {"userId": "u1", "email": "ana@example.com", "locale": "es"},
                     "template": "booking-confirmation",
-                    "data": {
-                        "name": "Ana",
-                        "bookingRef": "X7K2LQ",
-                        "flight": "IB3456",
-                        "date": "2026-12-01",
-                        "origin": "MAD",
-                        "destination": "BCN",
-                    },
+                    "data": {"name": "Ana", "bookingRef": "ABC123", "flight": "IB3456",
+                             "date": "2026-12-01", "origin": "MAD", "destination": "JFK"},
                 }
             ]
         }
-    )
+    )  # fmt: skip
 
     messageId: str | None = Field(
         None,

@@ -41,8 +41,6 @@ from pipeline.http.problems import (
 )
 from pipeline.http.webhooks import WEBHOOK_PROVIDERS
 
-STRING: dict[str, Any] = {"type": "string"}
-
 
 @dataclass(frozen=True)
 class Param:
@@ -51,7 +49,7 @@ class Param:
     name: str
     where: Literal["path", "query", "header"]
     description: str
-    schema: dict[str, Any] = field(default_factory=lambda: dict(STRING))
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
     required: bool = False
 
 
@@ -77,6 +75,8 @@ class Answer:
 
 @dataclass(frozen=True)
 class Operation:
+    """One route: how it is called, who may call it, what it answers."""
+
     method: str
     path: str
     handler: Handler
@@ -106,16 +106,15 @@ class Operation:
         return tuple(dict.fromkeys([*implied, *self.problems]))
 
 
-LOCATION = Param("Location", "header", "Where the message's state is read.", required=True)
-# SendGrid posts a JSON array, WhatsApp Cloud and Vonage an object, Twilio (and Vonage) a form.
-JSON_OR_FORM: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("application/json", {"type": ["object", "array"]}),
-    ("application/x-www-form-urlencoded", {"type": "object", "additionalProperties": STRING}),
-)
-
-
 def operations() -> tuple[Operation, ...]:
-    """The route table, in the order the description lists it."""
+    """The route table, in the order the description lists it (built afresh: nothing shared)."""
+    string = {"type": "string"}
+    location = Param("Location", "header", "Where the message's state is read.", required=True)
+    # SendGrid posts a JSON array, WhatsApp Cloud and Vonage an object, Twilio (and Vonage) a form.
+    json_or_form = (
+        ("application/json", {"type": ["object", "array"]}),
+        ("application/x-www-form-urlencoded", {"type": "object", "additionalProperties": string}),
+    )
     return (
         Operation(
             "POST", "/v1/notifications", notifications.post_notification,
@@ -133,10 +132,10 @@ def operations() -> tuple[Operation, ...]:
                       "state once the message is sent or final, within N seconds."),
             ),
             answers=(
-                Answer(202, "Accepted: the request is on Kafka.", Accepted, headers=(LOCATION,)),
+                Answer(202, "Accepted: the request is on Kafka.", Accepted, headers=(location,)),
                 Answer(200, "With `Prefer: wait`: the message's state once it has an outcome.",
                        NotificationState, headers=(
-                           LOCATION, Param("Preference-Applied", "header", "`wait=N`."))),
+                           location, Param("Preference-Applied", "header", "`wait=N`."))),
             ),
             problems=(OPTED_OUT, BAD_TEMPLATE),
         ),
@@ -152,7 +151,7 @@ def operations() -> tuple[Operation, ...]:
         Operation(
             "POST", "/webhooks/{provider}", receivers.provider_webhook,
             "A provider's delivery events", "webhooks",
-            body=RawBody("The provider's own payload, as it signed it.", JSON_OR_FORM),
+            body=RawBody("The provider's own payload, as it signed it.", json_or_form),
             description="No JWT: the provider's signature is checked. Events reach "
             "`herald.provider.events` before the 200.",
             params=(Param("provider", "path", "Which provider's scheme to verify.",
@@ -173,7 +172,7 @@ def operations() -> tuple[Operation, ...]:
                 Param("hub.verify_token", "query", "WHATSAPP_VERIFY_TOKEN.", required=True),
                 Param("hub.challenge", "query", "Echoed when the token matches.", required=True),
             ),
-            answers=(Answer(200, "The challenge, echoed.", media="text/plain", schema=STRING),),
+            answers=(Answer(200, "The challenge, echoed.", media="text/plain", schema=string),),
             problems=(SUBSCRIPTION_REFUSED, NOT_FOUND),
         ),
         Operation(
@@ -188,7 +187,7 @@ def operations() -> tuple[Operation, ...]:
         Operation(
             "GET", "/metrics", service.metrics, "Prometheus metrics", "service",
             answers=(Answer(200, "The text exposition format.", media="text/plain",
-                            schema=STRING),),
+                            schema=string),),
         ),
         Operation(
             "GET", "/openapi.json", service.openapi_json, "This description", "service",
@@ -198,6 +197,6 @@ def operations() -> tuple[Operation, ...]:
         Operation(
             "GET", "/docs", service.docs, "The API reference page", "service",
             answers=(Answer(200, "HTML rendered from /openapi.json.", media="text/html",
-                            schema=STRING),),
+                            schema=string),),
         ),
     )  # fmt: skip

@@ -119,7 +119,7 @@ async def test_a_valid_request_is_produced_and_accepted() -> None:
         accepted = await resp.json()
     assert resp.headers["Location"] == f"/v1/notifications/{accepted['messageId']}"
     [(key, record)] = rt.sinks.requests.sent
-    assert key == "acme:u-1" and record["tenant"] == "acme"
+    assert key == "acme:u1" and record["tenant"] == "acme"
 
 
 @pytest.mark.parametrize(
