@@ -25,6 +25,8 @@ from pipeline.http.openapi import describe
 from pipeline.http.routes import Operation, operations
 from pipeline.runtime import Runtime
 
+__all__ = ["Ingress"]
+
 log = structlog.get_logger("herald.http")
 Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -15,6 +15,8 @@ from pydantic_core import ErrorDetails
 
 from pipeline.exceptions import MalformedBody, ValidationError
 
+__all__ = ["parse_body", "read_body"]
+
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 

@@ -17,6 +17,8 @@ from aiohttp import web
 from pipeline.exceptions import AuthError
 from pipeline.http.auth import Principal
 
+__all__ = ["Call", "Context", "Handler", "json_response"]
+
 if TYPE_CHECKING:
     from pipeline.runtime import Runtime
 

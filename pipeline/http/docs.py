@@ -14,6 +14,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+__all__ = ["render_docs", "ticks", "type_label"]
+
 REF_PREFIX = "#/components/schemas/"
 TICKS = re.compile(r"`([^`]+)`")
 

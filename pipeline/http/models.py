@@ -19,6 +19,28 @@ from pydantic_core import PydanticCustomError
 from pipeline.domain.validation import E164_RE, EMAIL_RE, ID_RE
 from pipeline.exceptions import ValidationError
 
+__all__ = [
+    "Accepted",
+    "Attempt",
+    "Change",
+    "Channel",
+    "DateTime",
+    "FieldError",
+    "Health",
+    "Mode",
+    "NotificationRequest",
+    "NotificationState",
+    "OptedOutProblem",
+    "Priority",
+    "Problem",
+    "Ready",
+    "Recipient",
+    "Scalar",
+    "Status",
+    "ValidationProblem",
+    "WebhookAccepted",
+]
+
 Priority = Literal["high", "standard", "marketing"]
 Channel = Literal["email", "sms", "whatsapp", "push"]
 Mode = Literal["fallback", "all"]

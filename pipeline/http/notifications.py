@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pipeline.domain.compliance import evaluate_consent
+from pipeline.domain.compliance import split_by_consent
 from pipeline.domain.ids import (
     message_id_for_idempotency_key,
     message_key,
@@ -30,6 +30,8 @@ from pipeline.http.context import Call, Context, json_response
 from pipeline.http.models import NotificationRequest
 from pipeline.http.problems import NOT_FOUND, OPTED_OUT
 from pipeline.runtime import Runtime
+
+__all__ = ["MAX_WAIT_S", "get_notification", "post_notification", "prefer_wait"]
 
 MAX_WAIT_S = 30.0
 # A client waiting with `Prefer: wait` gets an answer at the first of these.
@@ -87,14 +89,12 @@ def _opted_out(rt: Runtime, key: str, record: dict[str, Any]) -> dict[str, Any] 
     partition owned elsewhere is not seen here, and the pipeline blocks the
     message instead (status BLOCKED, same audit).
     """
-    preferences = rt.tables.preferences.get(key)
     channels = route_channels(record, rt.available_channels)
-    if not preferences or not channels:
+    consent = split_by_consent(rt.tables.preferences.get(key), channels, record["priority"])
+    if not consent.refused_everywhere:
         return None
-    decisions = [evaluate_consent(preferences, c, record["priority"]) for c in channels]
-    if any(d.allowed for d in decisions):
-        return None
-    return audit_record(record, "BLOCKED", decisions[0].rule, channels[0])
+    channel, decision = consent.blocked[0]
+    return audit_record(record, "BLOCKED", decision.rule, channel)
 
 
 async def _wait_for_outcome(rt: Runtime, key: str, seconds: float) -> dict[str, Any] | None:

@@ -18,6 +18,8 @@ from pipeline import __version__
 from pipeline.http.problems import PROBLEM_JSON, ProblemKind
 from pipeline.http.routes import Answer, Operation, Param, RawBody
 
+__all__ = ["describe"]
+
 REF = "#/components/schemas/{model}"
 BEARER = "bearerAuth"
 INFO = {

@@ -25,6 +25,25 @@ from pipeline.exceptions import (
 )
 from pipeline.http.models import OptedOutProblem, Problem, ValidationProblem
 
+__all__ = [
+    "BAD_TEMPLATE",
+    "FORBIDDEN",
+    "INTERNAL",
+    "INVALID",
+    "KINDS_BY_ERROR",
+    "MALFORMED",
+    "NOT_FOUND",
+    "NOT_READY",
+    "OPTED_OUT",
+    "PROBLEM_JSON",
+    "SUBSCRIPTION_REFUSED",
+    "TOO_LARGE",
+    "UNAUTHORIZED",
+    "WEBHOOK_UNSIGNED",
+    "ProblemKind",
+    "for_exception",
+]
+
 PROBLEM_JSON = "application/problem+json"
 
 

@@ -15,6 +15,8 @@ from pipeline.http.context import Call, Context, json_response
 from pipeline.http.problems import NOT_FOUND, SUBSCRIPTION_REFUSED, WEBHOOK_UNSIGNED
 from pipeline.http.webhooks import WEBHOOK_PROVIDERS, verify_and_parse, verify_whatsapp_subscription
 
+__all__ = ["provider_webhook", "whatsapp_subscription"]
+
 
 async def provider_webhook(ctx: Context, call: Call) -> web.Response:
     """Delivery events from a provider: signature checked, then onto provider.events."""

@@ -41,6 +41,8 @@ from pipeline.http.problems import (
 )
 from pipeline.http.webhooks import WEBHOOK_PROVIDERS
 
+__all__ = ["Answer", "Operation", "Param", "RawBody", "operations"]
+
 
 @dataclass(frozen=True)
 class Param:

@@ -7,6 +7,8 @@ from aiohttp import web
 from pipeline.http.context import Call, Context, json_response
 from pipeline.http.problems import NOT_READY
 
+__all__ = ["docs", "healthz", "metrics", "openapi_json", "readyz"]
+
 
 async def healthz(ctx: Context, call: Call) -> web.Response:
     return json_response({"status": "ok"})

@@ -13,8 +13,6 @@ from pipeline.exceptions import MalformedBody, ValidationError
 from pipeline.http.bodies import parse_body
 from pipeline.http.models import NotificationRequest, Recipient
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.fixture
 def body(booking: dict[str, Any]) -> dict[str, Any]:

@@ -26,8 +26,6 @@ from pipeline.http.routes import operations
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 
-pytestmark = pytest.mark.unit
-
 SECRET = "s" * 32
 PROBLEM = "application/problem+json"
 AT = "2026-11-28T10:00:00.000Z"

@@ -17,8 +17,6 @@ from pipeline.http.openapi import describe
 from pipeline.http.routes import operations
 from pipeline.settings import Settings
 
-pytestmark = pytest.mark.unit
-
 Shape = frozenset[Any]
 AVRO_NUMBERS = {"int": "integer", "long": "integer", "float": "number", "double": "number"}
 

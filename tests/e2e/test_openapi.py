@@ -5,8 +5,8 @@ coverage and fuzzing phases); every answer must be documented: its status, its
 content type, its body's schema and headers, never a 5xx. /v1 calls carry a
 valid JWT; webhooks get random, unsigned bodies and must refuse them with a
 documented problem. The stateful phase is not run here: it would need GET
-to answer 200 the instant POST answered 202, which the state table does not
-promise yet (see the README's known limits).
+to answer 200 the instant POST answered 202, and the state table is filled by
+the status agent a moment after the 202 (a GET polls until then).
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ from schemathesis.config import SchemathesisConfig
 
 from pipeline.http.routes import operations
 from pipeline.settings import Settings
-
-from .harness import Stack
-
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+from tests.harness import Stack
 
 # Schema-valid bodies can still break a domain rule (an unknown template, a
 # missing variable, no contact point): 422 then is the documented answer.
