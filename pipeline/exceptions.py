@@ -38,6 +38,7 @@ __all__ = [
     "DeliveryError",
     "HeraldError",
     "InvalidData",
+    "MalformedBody",
     "NotAcknowledged",
     "PermanentError",
     "ProviderAuthError",
