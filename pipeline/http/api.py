@@ -28,7 +28,7 @@ from pipeline.runtime import Runtime
 __all__ = ["Ingress"]
 
 log = structlog.get_logger("herald.http")
-Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Ingress:
@@ -51,7 +51,7 @@ class Ingress:
             app.router.add_route(op.method, op.path, self._endpoint(op, ctx), name=op.operation_id)
         return app
 
-    def _endpoint(self, op: Operation, ctx: Context) -> Endpoint:
+    def _endpoint(self, op: Operation, ctx: Context) -> _Endpoint:
         """The handler behind what its route declares: token and scope, then the body."""
 
         async def endpoint(request: web.Request) -> web.StreamResponse:
@@ -65,7 +65,7 @@ class Ingress:
         return endpoint
 
     @web.middleware
-    async def errors_and_metrics(self, request: web.Request, handler: Endpoint) -> Any:
+    async def errors_and_metrics(self, request: web.Request, handler: _Endpoint) -> Any:
         started = time.perf_counter()
         route = request.match_info.route.resource
         route_name = route.canonical if route is not None else "unmatched"
@@ -76,7 +76,7 @@ class Ingress:
         self.rt.metrics.http_requests.labels(route_name, str(response.status)).inc()
         return response
 
-    async def _guarded(self, request: web.Request, handler: Endpoint) -> web.StreamResponse:
+    async def _guarded(self, request: web.Request, handler: _Endpoint) -> web.StreamResponse:
         try:
             return await handler(request)
         except Exception as exc:

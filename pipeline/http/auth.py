@@ -16,6 +16,8 @@ import jwt
 
 from pipeline.exceptions import AuthError, ConfigError, ScopeError
 
+__all__ = ["SCOPES", "Principal", "TokenVerifier", "issue_token"]
+
 SCOPES = (
     "notifications:send", "notifications:read", "users:manage",
     "templates:manage", "analytics:read", "admin",

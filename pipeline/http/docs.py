@@ -16,8 +16,8 @@ from markupsafe import Markup, escape
 
 __all__ = ["render_docs", "ticks", "type_label"]
 
-REF_PREFIX = "#/components/schemas/"
-TICKS = re.compile(r"`([^`]+)`")
+_REF_PREFIX = "#/components/schemas/"
+_TICKS = re.compile(r"`([^`]+)`")
 
 
 def render_docs(description: dict[str, Any]) -> str:
@@ -44,7 +44,7 @@ def render_docs(description: dict[str, Any]) -> str:
 def type_label(schema: dict[str, Any]) -> Markup:
     """A JSON Schema in a few words, with links to the named schemas."""
     if "$ref" in schema:
-        name = schema["$ref"].removeprefix(REF_PREFIX)
+        name = schema["$ref"].removeprefix(_REF_PREFIX)
         label = Markup('<a href="#schema-{0}">{0}</a>').format(name)
         pinned = schema.get("properties", {}).get("type", {}).get("const")
         return label + Markup(" with type ") + _code(pinned) if pinned else label
@@ -77,4 +77,4 @@ def _code(value: Any) -> Markup:
 
 def ticks(text: str) -> Markup:
     """Escaped text with `code spans` (the description's one bit of markdown)."""
-    return Markup(TICKS.sub(r"<code>\1</code>", str(escape(text))))
+    return Markup(_TICKS.sub(r"<code>\1</code>", str(escape(text))))

@@ -72,13 +72,13 @@ Scalar = Annotated[
 ]
 
 
-class Body(BaseModel):
+class _Body(BaseModel):
     """A request body: strict JSON types, unknown fields refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Recipient(Body):
+class Recipient(_Body):
     """Who is notified; at least one contact point is needed (checked with the template)."""
 
     userId: str = Field(pattern=ID_RE.pattern, description="The tenant's id for the user.")
@@ -90,7 +90,7 @@ class Recipient(Body):
     timezone: str | None = Field(None, description="IANA, e.g. `Europe/Madrid`.")
 
 
-class NotificationRequest(Body):
+class NotificationRequest(_Body):
     """A request to notify one recipient (the Kafka record's fields; the tenant is the token's)."""
 
     # The README's first example: what a reader tries first must be accepted as shown.

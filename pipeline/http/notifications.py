@@ -25,6 +25,7 @@ from pipeline.domain.ids import (
 from pipeline.domain.records import audit_record
 from pipeline.domain.routing import route_channels
 from pipeline.domain.state import public_view
+from pipeline.domain.statuses import OUTCOMES
 from pipeline.domain.validation import check_request
 from pipeline.http.context import Call, Context, json_response
 from pipeline.http.models import NotificationRequest
@@ -35,14 +36,13 @@ __all__ = ["MAX_WAIT_S", "get_notification", "post_notification", "prefer_wait"]
 
 MAX_WAIT_S = 30.0
 # A client waiting with `Prefer: wait` gets an answer at the first of these.
-OUTCOMES = {"SENT", "DELIVERED", "BOUNCED", "FAILED", "DLQ", "BLOCKED", "CANCELLED"}
-PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
 def prefer_wait(values: list[str]) -> float:
     """Seconds from `Prefer: wait=N` (RFC 7240), at most MAX_WAIT_S; 0 without it."""
     for value in values:
-        match = PREFER_WAIT.search(value)
+        match = _PREFER_WAIT.search(value)
         if match:
             return min(float(match.group(1)), MAX_WAIT_S)
     return 0.0

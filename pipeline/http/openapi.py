@@ -20,25 +20,33 @@ from pipeline.http.routes import Answer, Operation, Param, RawBody
 
 __all__ = ["describe"]
 
-REF = "#/components/schemas/{model}"
-BEARER = "bearerAuth"
-INFO = {
-    "title": "Herald",
-    "version": __version__,
-    "summary": "Kafka-native notifications: email, SMS, WhatsApp and push.",
-    "description": (
-        "Every `/v1` call needs `Authorization: Bearer <JWT>` with the claims `tenant` and "
-        "`scope` (space-separated); a missing scope is 403, and a tenant never sees another "
-        "tenant's data (404). Errors are `application/problem+json` (RFC 9457)."
-    ),
-}
-SECURITY_SCHEME = {
-    "type": "http",
-    "scheme": "bearer",
-    "bearerFormat": "JWT",
-    "description": "HS256 with HERALD_JWT_SECRET, or RS256/ES256 keys from HERALD_JWKS_FILE; "
-    "`exp` required. `herald token --tenant T --scope S` prints a development token.",
-}
+_REF = "#/components/schemas/{model}"
+_BEARER = "bearerAuth"
+
+
+def _info() -> dict[str, Any]:
+    """The document's `info` (a fresh dict each time: nothing shared at module level)."""
+    return {
+        "title": "Herald",
+        "version": __version__,
+        "summary": "Kafka-native notifications: email, SMS, WhatsApp and push.",
+        "description": (
+            "Every `/v1` call needs `Authorization: Bearer <JWT>` with the claims `tenant` and "
+            "`scope` (space-separated); a missing scope is 403, and a tenant never sees another "
+            "tenant's data (404). Errors are `application/problem+json` (RFC 9457)."
+        ),
+    }
+
+
+def _security_scheme() -> dict[str, Any]:
+    """The bearer JWT scheme every `/v1` operation names."""
+    return {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "HS256 with HERALD_JWT_SECRET, or RS256/ES256 keys from HERALD_JWKS_FILE; "
+        "`exp` required. `herald token --tenant T --scope S` prints a development token.",
+    }
 
 
 class _Schema(GenerateJsonSchema):
@@ -53,7 +61,7 @@ def describe(operations: Iterable[Operation]) -> dict[str, Any]:
     ops = tuple(operations)
     _, defs = models_json_schema(
         [(model, "validation") for model in _models(ops)],
-        ref_template=REF,
+        ref_template=_REF,
         schema_generator=_Schema,
     )
     paths: dict[str, dict[str, Any]] = {}
@@ -61,12 +69,12 @@ def describe(operations: Iterable[Operation]) -> dict[str, Any]:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
     return {
         "openapi": "3.1.0",
-        "info": INFO,
+        "info": _info(),
         "tags": [{"name": tag} for tag in dict.fromkeys(op.tag for op in ops)],
         "paths": paths,
         "components": {
             "schemas": defs.get("$defs", {}),
-            "securitySchemes": {BEARER: SECURITY_SCHEME},
+            "securitySchemes": {_BEARER: _security_scheme()},
         },
     }
 
@@ -82,7 +90,7 @@ def _models(ops: tuple[Operation, ...]) -> list[type[BaseModel]]:
 
 
 def _ref(model: type[BaseModel]) -> dict[str, Any]:
-    return {"$ref": REF.format(model=model.__name__)}
+    return {"$ref": _REF.format(model=model.__name__)}
 
 
 def _operation(op: Operation) -> dict[str, Any]:
@@ -94,7 +102,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.description:
         doc["description"] = op.description
     if op.scope is not None:
-        doc["security"] = [{BEARER: [op.scope]}]
+        doc["security"] = [{_BEARER: [op.scope]}]
         doc["description"] = f"Needs the scope `{op.scope}`. {op.description}".strip()
     if op.params:
         doc["parameters"] = [_parameter(p) for p in op.params]
