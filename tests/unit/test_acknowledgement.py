@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from pipeline.exceptions import NotAcknowledged
 from pipeline.kafka import effects, faust_fixes
 from pipeline.kafka.batches import Ownership, Stage
 from pipeline.kafka.effects import Effects
+from tests.unit.faustkit import Ev, FakeApp, FakeStream, Msg
 
 RESEND = frozenset({"high", "standard"})
 AT = [3, 41]
@@ -105,44 +105,6 @@ async def test_track_and_flush_use_the_batch_being_handled() -> None:
 
 
 # ------------------------------------------------------------------------- the batch loop
-
-
-@dataclass
-class Msg:
-    offset: int
-    generation_id: int = 1
-    partition: int = 0
-
-
-@dataclass
-class Ev:
-    message: Msg
-
-
-@dataclass
-class FakeApp:
-    rebalancing: bool = False
-    consumer_generation_id: int = 1
-    crashed: list[BaseException] = field(default_factory=list)
-
-    async def crash(self, reason: BaseException) -> None:
-        self.crashed.append(reason)
-
-
-@dataclass
-class FakeStream:
-    """Stands in for a Faust stream: yields batches, records what was acknowledged."""
-
-    batches: list[list[Ev]]
-    acked: list[int] = field(default_factory=list)
-
-    async def noack_take(self, max_: int, within: float) -> AsyncIterator[list[Ev]]:
-        for batch in self.batches:
-            yield batch
-
-    async def ack(self, event: Ev) -> bool:
-        self.acked.append(event.message.offset)
-        return True
 
 
 def make_stage(app: FakeApp, dead: list[tuple[int, str]], dlq_fails: bool = False) -> Stage:

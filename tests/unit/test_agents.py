@@ -4,7 +4,6 @@ what each stage produces, writes and acknowledges, without Kafka."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,30 +24,7 @@ from pipeline.metrics import Metrics
 from pipeline.providers.base import Accepted, Message, SingleSendProvider
 from pipeline.runtime import Runtime, Sinks, Tables
 from pipeline.settings import Settings
-
-
-@dataclass
-class Msg:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes | None
-    generation_id: int = 1
-
-
-@dataclass
-class Ev:
-    message: Msg
-
-
-@dataclass
-class FakeApp:
-    rebalancing: bool = False
-    consumer_generation_id: int = 1
-
-    async def crash(self, reason: BaseException) -> None:
-        raise AssertionError(f"the worker would stop: {reason!r}")
+from tests.unit.faustkit import Ev, FakeApp, FakeStream, Msg
 
 
 @dataclass
@@ -73,20 +49,6 @@ class FakeSink:
 
     def values(self) -> list[Any]:
         return [v for _k, v in self.records]
-
-
-@dataclass
-class FakeStream:
-    batches: list[list[Ev]]
-    acked: list[int] = field(default_factory=list)
-
-    async def noack_take(self, max_: int, within: float) -> AsyncIterator[list[Ev]]:
-        for batch in self.batches:
-            yield batch
-
-    async def ack(self, event: Ev) -> bool:
-        self.acked.append(event.message.offset)
-        return True
 
 
 def fake_provider(channel: str) -> FakeProvider:
@@ -129,8 +91,9 @@ def world(codec: AvroCodec, templates: TemplateCatalog) -> Any:
     tables = Tables(*({} for _ in range(6)))
     providers = {c: [fake_provider(c)] for c in CHANNELS}
     breakers = {p.name: CircuitBreaker(p.name) for chain in providers.values() for p in chain}
+    ownership = Ownership(FakeApp(strict=True))
     rt = Runtime(
-        settings, codec, templates, metrics, sinks, tables, ownership=Ownership(FakeApp()),
+        settings, codec, templates, metrics, sinks, tables, ownership=ownership,
         providers=providers, breakers=breakers,
         budgets=RateBudgets({}, tables.rate_windows, metrics),
     )  # fmt: skip
@@ -138,7 +101,7 @@ def world(codec: AvroCodec, templates: TemplateCatalog) -> Any:
 
 
 def event(topic: str, offset: int, key: str, value: bytes | None) -> Ev:
-    return Ev(Msg(topic, 0, offset, key.encode(), value))
+    return Ev(Msg(offset, topic=topic, key=key.encode(), value=value))
 
 
 def statuses(rt: Runtime) -> list[str]:
