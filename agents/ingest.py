@@ -5,24 +5,35 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pipeline.domain.idempotency import CONFLICT_REASON, Seen, decide, fingerprint, reservation
 from pipeline.domain.ids import message_id_for_offset, message_key, user_key
 from pipeline.domain.planning import plan_request
+from pipeline.domain.tenancy import check_keyed_record, valid_tenant
 from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime
 
-__all__ = ["STAGE", "handle_one", "ingest"]
+__all__ = ["STAGE", "USER_KEY_RULE", "handle_one", "ingest"]
 
 STAGE = "ingest"
+USER_KEY_RULE = "tenant:userId"  # the catalog's key of the requests topic (the wiring passes it)
 
 
-async def ingest(stream: Any, rt: Runtime, stage: Stage) -> None:
+async def ingest(stream: Any, rt: Runtime, stage: Stage, key_rule: str = USER_KEY_RULE) -> None:
     """Validate, dedup, check consent, render and route each notification request."""
-    await stage.run(stream, rt.per_record(stage.name, lambda message: handle_one(rt, message)))
+    await stage.run(
+        stream, rt.per_record(stage.name, lambda message: handle_one(rt, message, key_rule))
+    )
 
 
-async def handle_one(rt: Runtime, message: Any) -> None:
+async def handle_one(rt: Runtime, message: Any, key_rule: str = USER_KEY_RULE) -> None:
     request = await rt.decode(message, "NotificationRequest", STAGE)
     if request is None:
+        return
+    # Before anything is keyed by them: a tenant with ':' or a key that is not
+    # tenant:userId of the record would reach another tenant's entries.
+    refusal = check_keyed_record(key_rule, request, message.key)
+    if refusal is not None:
+        await _refuse(rt, message, request, refusal.reason, refusal.error)
         return
     if not request.get("messageId"):
         request["messageId"] = message_id_for_offset(
@@ -30,10 +41,18 @@ async def handle_one(rt: Runtime, message: Any) -> None:
         )
     position = [message.partition, message.offset]
     dedup_key = message_key(request["tenant"], request["messageId"])
-    seen = rt.tables.idempotency.get(dedup_key)
-    if seen and seen["position"] != position and not _expired(seen, rt):
+    body = fingerprint(request)
+    seen = decide(
+        rt.tables.idempotency.get(dedup_key), body=body, position=position,
+        now=time.time(), ttl_s=rt.settings.idempotency_ttl_s,
+    )  # fmt: skip
+    if seen is Seen.DUPLICATE:
         rt.metrics.duplicates.labels(STAGE).inc()
         return  # the same message again: already accepted, nothing is sent twice
+    if seen is Seen.CONFLICT:  # another body under an accepted id: the original stays as it was
+        error = "the messageId was already accepted with another body"
+        await _refuse(rt, message, request, CONFLICT_REASON, error)
+        return
 
     user = request.get("recipient", {}).get("userId") or ""
     plan = plan_request(
@@ -58,11 +77,21 @@ async def handle_one(rt: Runtime, message: Any) -> None:
         )
     for channel, lane, dispatch in plan.dispatches:
         await rt.produce(rt.sinks.dispatch[(channel, lane)], message.key, dispatch)
-    # Remember where we saw it: a replay of this same offset after a crash is
-    # processed again (the send ledger stops a second provider call), while the
-    # same messageId at another offset is a duplicate.
-    rt.tables.idempotency[dedup_key] = {"position": position, "at": time.time()}
+    if plan.accepted:
+        # Only an accepted request reserves its id: a corrected re-send of a refused
+        # one is processed. Where we saw it: a replay of this same offset after a
+        # crash is processed again (the send ledger stops a second provider call).
+        rt.tables.idempotency[dedup_key] = reservation(position, body, time.time())
 
 
-def _expired(seen: dict[str, Any], rt: Runtime) -> bool:
-    return bool(time.time() - seen.get("at", 0) > rt.settings.idempotency_ttl_s)
+async def _refuse(
+    rt: Runtime, message: Any, request: dict[str, Any], reason: str, error: str
+) -> None:
+    await rt.emit_dead_letter(
+        message,
+        stage=STAGE,
+        reason=reason,
+        error=error,
+        tenant=request.get("tenant") if valid_tenant(request.get("tenant")) else None,
+        message_id=request.get("messageId"),
+    )

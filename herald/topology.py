@@ -167,11 +167,13 @@ def wire(
         topo.stages.append(StageSpec(name, topic, writes, uses, family))
 
     lanes = tuple(dispatch_names.values())
+    # Stages reading topics that clients produce to check each record's key by the
+    # catalog's rule before anything is keyed by it.
     agent("ingest", names.REQUESTS, ingest,
           writes=(*lanes, names.STATUS, names.AUDIT, names.DLQ),
-          uses=("idempotency", "preferences"))  # fmt: skip
+          uses=("idempotency", "preferences"), key_rule=topics[names.REQUESTS].key)  # fmt: skip
     agent("preferences", names.PREFERENCES, preferences, writes=(names.DLQ,),
-          uses=("preferences",))  # fmt: skip
+          uses=("preferences",), key_rule=topics[names.PREFERENCES].key)  # fmt: skip
     for (channel, lane), topic in dispatch_names.items():
         agent(f"send-{channel}-{lane}", topic, send, channel=channel,
               family="send-<channel>-<lane>",

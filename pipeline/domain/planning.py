@@ -33,6 +33,11 @@ class Plan:
     dead_letter_reason: str | None = None
     error: str | None = None
 
+    @property
+    def accepted(self) -> bool:
+        """Taken into the pipeline (dispatched, or decided like BLOCKED): it reserves its id."""
+        return self.dead_letter_reason is None
+
 
 def plan_request(
     request: Mapping[str, Any],

@@ -52,6 +52,7 @@ def apply_status(state: Mapping[str, Any] | None, status: Mapping[str, Any]) -> 
         entry["inDoubt"] = True
     if _seen(doc["history"], entry):
         return doc  # a redelivered status record: the projection is idempotent
+    reopened = name == Status.PENDING and _only_rejected(doc)
     doc["history"] = [*doc["history"], entry]
     if name in ATTEMPT_OUTCOMES and status.get("channel"):
         doc["attempts"] = [
@@ -68,8 +69,11 @@ def apply_status(state: Mapping[str, Any] | None, status: Mapping[str, Any]) -> 
         ]
     if status.get("inDoubt"):
         doc["inDoubt"] = True  # a send of this message may have gone out twice
-    if name not in ENGAGEMENT and _advances(doc["status"], name):
+    if name not in ENGAGEMENT and (reopened or _advances(doc["status"], name)):
         doc["status"] = name
+    if reopened:  # the accepted request's own fields, not the rejected body's
+        for k in ("userId", "template", "priority"):
+            doc[k] = status.get(k) or doc.get(k)
     if name in (Status.SENT, Status.DELIVERED) and status.get("channel"):
         doc["channel"] = status["channel"]
         doc["provider"] = status.get("provider") or doc.get("provider")
@@ -88,6 +92,20 @@ def _rank(status: str | None) -> int:
 
 def _advances(current: str | None, new: str) -> bool:
     return _rank(new) >= _rank(current)
+
+
+def _only_rejected(doc: Mapping[str, Any]) -> bool:
+    """Every change so far is ingest refusing a body (DLQ before any PENDING or attempt).
+
+    Such a messageId was never reserved (`pipeline.domain.idempotency`): a corrected
+    request under it is accepted, and its PENDING starts the message afresh. A
+    message that was accepted once always has its PENDING in the history, so a late
+    duplicate never reopens a finished one.
+    """
+    history = doc["history"]
+    return bool(history) and all(
+        h.get("status") == Status.DLQ and not h.get("channel") for h in history
+    )
 
 
 def _seen(history: list[dict[str, Any]], entry: dict[str, Any]) -> bool:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pipeline.clock import parse_time
 from pipeline.domain.routing import CHANNELS
 from pipeline.domain.templates import Template, TemplateCatalog
+from pipeline.domain.tenancy import ID_RE, valid_tenant
 from pipeline.exceptions import ValidationError
 
 __all__ = [
@@ -32,7 +33,6 @@ PRIORITIES = ("high", "standard", "marketing")
 MODES = ("fallback", "all")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
-ID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 
 
 def check_request(record: Mapping[str, Any], templates: TemplateCatalog) -> Template:
@@ -46,8 +46,8 @@ def check_request(record: Mapping[str, Any], templates: TemplateCatalog) -> Temp
     if message_id is not None and not (isinstance(message_id, str) and ID_RE.match(message_id)):
         bad("messageId", "1-128 characters of letters, digits and ._:@-")
     tenant = record.get("tenant")
-    if not (isinstance(tenant, str) and ID_RE.match(tenant)) or ":" in str(tenant):
-        bad("tenant", "required, letters, digits and ._@- only")
+    if not valid_tenant(tenant):
+        bad("tenant", "required, 1-128 letters, digits and ._@- only")
     recipient = record.get("recipient") or {}
     user_id = recipient.get("userId")
     if not (isinstance(user_id, str) and ID_RE.match(user_id)):

@@ -14,6 +14,7 @@ from typing import Any
 
 import jwt
 
+from pipeline.domain.tenancy import valid_tenant
 from pipeline.exceptions import AuthError, ConfigError, ScopeError
 
 __all__ = ["SCOPES", "Principal", "TokenVerifier", "issue_token"]
@@ -82,7 +83,7 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {exc}") from exc
         tenant = claims.get("tenant")
-        if not isinstance(tenant, str) or not tenant or ":" in tenant:
+        if not valid_tenant(tenant):  # the rule every Kafka stage applies too
             raise AuthError("token has no valid tenant claim")
         scope = claims.get("scope", "")
         if not isinstance(scope, str):
@@ -105,6 +106,8 @@ def issue_token(
     """A development HS256 token (what `herald token` prints)."""
     if len(secret) < 32:
         raise ConfigError("HERALD_JWT_SECRET must be at least 32 characters")
+    if not valid_tenant(tenant):
+        raise ConfigError("a tenant is 1-128 letters, digits and ._@- (no ':')")
     unknown = set(scope.split()) - set(SCOPES)
     if unknown:
         raise ConfigError(f"unknown scopes: {', '.join(sorted(unknown))}")

@@ -11,6 +11,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Producer
 from confluent_kafka import TopicPartition as TP
 
+from pipeline.domain.tenancy import record_key
 from pipeline.exceptions import DecodeError, ValidationError
 from pipeline.kafka.catalog import TopicSpec
 from pipeline.kafka.codecs import AvroCodec
@@ -27,15 +28,7 @@ __all__ = [
 
 def key_for(spec: TopicSpec, record: Mapping[str, Any]) -> str:
     """The record's key by the catalog's key rule (`tenant:userId`, `flightKey`, ...)."""
-    parts = []
-    for name in spec.key.split(":"):
-        value = record.get(name)
-        if value is None and name == "userId":
-            value = (record.get("recipient") or {}).get("userId")
-        if value is None:
-            raise ValidationError(f"the record has no {name!r} for the key {spec.key}")
-        parts.append(str(value))
-    return ":".join(parts)
+    return record_key(spec.key, record)
 
 
 def producer_config(bootstrap: str) -> dict[str, Any]:

@@ -113,3 +113,19 @@ def test_engagement_keeps_the_delivery_status() -> None:
     state = apply_status(state, status_for_event(event("OPENED"), state))  # type: ignore[arg-type]
     assert state["status"] == "DELIVERED"
     assert [h["status"] for h in state["history"]] == ["SENT", "DELIVERED", "OPENED"]
+
+
+def test_an_accepted_request_reopens_an_id_ingest_only_refused() -> None:
+    refused = status("DLQ", 0, channel=None, provider=None, attempt=0, error="no phone")
+    doc = fold(refused, status("PENDING", 1), status("PROCESSING", 2), status("SENT", 3))
+    assert doc["status"] == "SENT"
+    assert [h["status"] for h in doc["history"]] == ["DLQ", "PENDING", "PROCESSING", "SENT"]
+
+
+def test_a_late_pending_never_reopens_a_finished_message() -> None:
+    sent = [status("PENDING", 0), status("PROCESSING", 1), status("DLQ", 2)]
+    assert fold(*sent, status("PENDING", 5))["status"] == "DLQ"
+    blocked = status("BLOCKED", 0, error="opted-out")
+    assert fold(blocked, status("PENDING", 5))["status"] == "BLOCKED"
+    refused_twice = status("DLQ", 0, channel=None, provider=None, attempt=0, error="e")
+    assert fold(refused_twice, status("DLQ", 3), status("PENDING", 5))["status"] == "DLQ"
