@@ -27,6 +27,7 @@ __all__ = [
     "DateTime",
     "FieldError",
     "Health",
+    "IdempotencyConflictProblem",
     "Mode",
     "NotificationRequest",
     "NotificationState",
@@ -222,3 +223,7 @@ class ValidationProblem(Problem):
 class OptedOutProblem(Problem):
     rule: str = Field(description="The consent rule that refused it, e.g. `opted-out-all`.")
     messageId: str
+
+
+class IdempotencyConflictProblem(Problem):
+    messageId: str = Field(description="The id already taken by another body.")

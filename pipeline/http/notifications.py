@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from pipeline.domain.compliance import split_by_consent
+from pipeline.domain.idempotency import Seen, decide, fingerprint
 from pipeline.domain.ids import (
     message_id_for_idempotency_key,
     message_key,
@@ -29,7 +30,7 @@ from pipeline.domain.statuses import OUTCOMES
 from pipeline.domain.validation import check_request
 from pipeline.http.context import Call, Context, json_response
 from pipeline.http.models import NotificationRequest
-from pipeline.http.problems import NOT_FOUND, OPTED_OUT
+from pipeline.http.problems import IDEMPOTENCY_CONFLICT, NOT_FOUND, OPTED_OUT
 from pipeline.runtime import Runtime
 
 __all__ = ["MAX_WAIT_S", "get_notification", "post_notification", "prefer_wait"]
@@ -58,6 +59,11 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
     )
     record = body.to_record(tenant, message_id)
     check_request(record, rt.templates)  # the domain rules, as for records from Kafka
+    seen = _reserved(rt, message_key(tenant, message_id), record)
+    if seen is Seen.CONFLICT:
+        return IDEMPOTENCY_CONFLICT.answer(
+            f"the message {message_id} was already accepted with another body", messageId=message_id
+        )
     key = user_key(tenant, record["recipient"]["userId"])
     refusal = _opted_out(rt, key, record)
     if refusal is not None:
@@ -68,8 +74,9 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
             rule=refusal["rule"],
             messageId=message_id,
         )
-    fut = await rt.sinks.requests.send(key=key, value=record)
-    await fut  # acknowledged by the broker before we answer
+    if seen is not Seen.DUPLICATE:  # a duplicate is already on Kafka: the original answer
+        fut = await rt.sinks.requests.send(key=key, value=record)
+        await fut  # acknowledged by the broker before we answer
     location = f"/v1/notifications/{message_id}"
     wait = prefer_wait(request.headers.getall("Prefer", []))
     if wait:
@@ -80,6 +87,19 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
     return json_response(
         {"messageId": message_id, "status": "PENDING"}, status=202, headers={"Location": location}
     )
+
+
+def _reserved(rt: Runtime, key: str, record: dict[str, Any]) -> Seen:
+    """What the messageId's reservation makes of this body (`pipeline.domain.idempotency`).
+
+    Reads this worker's copy of the idempotency table: a reservation held on a
+    partition another worker owns, or a request on Kafka that ingest has not
+    reached yet, is not seen here; ingest then dead-letters a conflicting body.
+    """
+    return decide(
+        rt.tables.idempotency.get(key), body=fingerprint(record), now=time.time(),
+        ttl_s=rt.settings.idempotency_ttl_s,
+    )  # fmt: skip
 
 
 def _opted_out(rt: Runtime, key: str, record: dict[str, Any]) -> dict[str, Any] | None:

@@ -23,11 +23,17 @@ from pipeline.exceptions import (
     TemplateError,
     ValidationError,
 )
-from pipeline.http.models import OptedOutProblem, Problem, ValidationProblem
+from pipeline.http.models import (
+    IdempotencyConflictProblem,
+    OptedOutProblem,
+    Problem,
+    ValidationProblem,
+)
 
 __all__ = [
     "BAD_TEMPLATE",
     "FORBIDDEN",
+    "IDEMPOTENCY_CONFLICT",
     "INTERNAL",
     "INVALID",
     "KINDS_BY_ERROR",
@@ -89,6 +95,13 @@ OPTED_OUT = ProblemKind(
 )
 SUBSCRIPTION_REFUSED = ProblemKind(403, "Forbidden", "the verification token does not match")
 NOT_FOUND = ProblemKind(404, "Not Found", "nothing by that name for this tenant")
+IDEMPOTENCY_CONFLICT = ProblemKind(
+    409,
+    "Idempotency conflict",
+    "the messageId (or Idempotency-Key) names a request already accepted with another body",
+    uri="urn:herald:problem:idempotency-conflict",
+    model=IdempotencyConflictProblem,
+)
 TOO_LARGE = ProblemKind(413, "Payload too large", "the body is over HERALD_HTTP_MAX_BODY")
 INVALID = ProblemKind(
     422, "Invalid request", "a field is missing or invalid", model=ValidationProblem

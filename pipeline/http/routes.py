@@ -28,6 +28,7 @@ from pipeline.http.models import (
 from pipeline.http.problems import (
     BAD_TEMPLATE,
     FORBIDDEN,
+    IDEMPOTENCY_CONFLICT,
     INVALID,
     MALFORMED,
     NOT_FOUND,
@@ -125,8 +126,10 @@ def operations() -> tuple[Operation, ...]:
             body=NotificationRequest,
             description=(
                 "Produced to `herald.notifications.requests` and acknowledged by the broker "
-                "before the 202. The same `messageId` (or `Idempotency-Key`) again answers "
-                "the same 202 and sends nothing twice."
+                "before the 202. The same `messageId` (or `Idempotency-Key`) again with the "
+                "same body answers the same 202 and sends nothing twice; with another body, "
+                "409. An id is taken only by a request the pipeline accepted: after a "
+                "request was dead-lettered as invalid, its corrected re-send is sent."
             ),
             params=(
                 Param("Idempotency-Key", "header", "Names the message when it has no messageId."),
@@ -139,7 +142,7 @@ def operations() -> tuple[Operation, ...]:
                        NotificationState, headers=(
                            location, Param("Preference-Applied", "header", "`wait=N`."))),
             ),
-            problems=(OPTED_OUT, BAD_TEMPLATE),
+            problems=(OPTED_OUT, IDEMPOTENCY_CONFLICT, BAD_TEMPLATE),
         ),
         Operation(
             "GET", "/v1/notifications/{messageId}", notifications.get_notification,

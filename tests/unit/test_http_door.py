@@ -62,7 +62,7 @@ async def serving() -> AsyncIterator[tuple[TestClient, Any]]:
         settings=settings,
         metrics=Metrics(),
         templates=TemplateCatalog.from_dir(settings.templates_dir),
-        tables=SimpleNamespace(preferences={}, state={}),
+        tables=SimpleNamespace(preferences={}, state={}, idempotency={}),
         sinks=SimpleNamespace(requests=Topic(), audit=Topic(), provider_events=Topic()),
         available_channels={"email"},
     )
@@ -93,7 +93,7 @@ def test_v1_operations_need_a_bearer_jwt_and_say_why_they_fail() -> None:
 
 def test_the_post_describes_every_answer_the_contract_names() -> None:
     post = describe(operations())["paths"]["/v1/notifications"]["post"]
-    assert set(post["responses"]) == {"200", "202", "400", "401", "403", "413", "422"}
+    assert set(post["responses"]) == {"200", "202", "400", "401", "403", "409", "413", "422"}
     forbidden = post["responses"]["403"]["content"][PROBLEM]["schema"]["anyOf"]
     types = {s["properties"]["type"]["const"] for s in forbidden}
     assert types == {"about:blank", "urn:herald:problem:opted-out"}
