@@ -22,6 +22,7 @@ from pipeline.http.bodies import read_body
 from pipeline.http.context import Call, Context
 from pipeline.http.docs import render_docs
 from pipeline.http.openapi import describe
+from pipeline.http.quotas import admit, door_quotas
 from pipeline.http.routes import Operation, operations
 from pipeline.runtime import Runtime
 
@@ -42,7 +43,10 @@ class Ingress:
     def build(self) -> web.Application:
         ops = operations()
         description = describe(ops)
-        ctx = Context(self.rt, self.ready, orjson.dumps(description), render_docs(description))
+        ctx = Context(
+            self.rt, self.ready, orjson.dumps(description), render_docs(description),
+            door_quotas(self.rt.settings),
+        )  # fmt: skip
         app = web.Application(
             client_max_size=self.rt.settings.http_max_body,
             middlewares=[self.errors_and_metrics],
@@ -59,6 +63,8 @@ class Ingress:
             if op.scope is not None:
                 principal = self.verifier.verify(request.headers.get("Authorization"))
                 principal.require(op.scope)
+                if op.metered:  # before the body is read: a flood costs as little as possible
+                    admit(ctx.quotas, principal.tenant)
             body = await read_body(request, op.body) if isinstance(op.body, type) else None
             return await op.handler(ctx, Call(request, principal, body))
 

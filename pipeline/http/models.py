@@ -33,6 +33,7 @@ __all__ = [
     "OptedOutProblem",
     "Priority",
     "Problem",
+    "QuotaProblem",
     "Ready",
     "Recipient",
     "Scalar",
@@ -222,3 +223,7 @@ class ValidationProblem(Problem):
 class OptedOutProblem(Problem):
     rule: str = Field(description="The consent rule that refused it, e.g. `opted-out-all`.")
     messageId: str
+
+
+class QuotaProblem(Problem):
+    retryAfter: int = Field(ge=1, description="Seconds until a request is admitted again.")

@@ -55,9 +55,9 @@ def other_tenant() -> dict[str, str]:
 
 
 @asynccontextmanager
-async def serving() -> AsyncIterator[tuple[TestClient, Any]]:
-    """The ingress over a stand-in runtime, and that runtime."""
-    settings = Settings.from_env({}).with_(http_max_body=4096)
+async def serving(**overrides: Any) -> AsyncIterator[tuple[TestClient, Any]]:
+    """The ingress over a stand-in runtime (settings `overrides` applied), and that runtime."""
+    settings = Settings.from_env({}).with_(http_max_body=4096, **overrides)
     rt = SimpleNamespace(
         settings=settings,
         metrics=Metrics(),
@@ -93,7 +93,8 @@ def test_v1_operations_need_a_bearer_jwt_and_say_why_they_fail() -> None:
 
 def test_the_post_describes_every_answer_the_contract_names() -> None:
     post = describe(operations())["paths"]["/v1/notifications"]["post"]
-    assert set(post["responses"]) == {"200", "202", "400", "401", "403", "413", "422"}
+    assert set(post["responses"]) == {"200", "202", "400", "401", "403", "413", "422", "429"}
+    assert "Retry-After" in post["responses"]["429"]["headers"]
     forbidden = post["responses"]["403"]["content"][PROBLEM]["schema"]["anyOf"]
     types = {s["properties"]["type"]["const"] for s in forbidden}
     assert types == {"about:blank", "urn:herald:problem:opted-out"}
