@@ -29,6 +29,7 @@ from pipeline.runtime import Runtime
 __all__ = ["Ingress"]
 
 log = structlog.get_logger("herald.http")
+_CLIENT_GONE = 499  # nginx's "client closed request": counted in the metrics, never seen
 _Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -85,6 +86,10 @@ class Ingress:
     async def _guarded(self, request: web.Request, handler: _Endpoint) -> web.StreamResponse:
         try:
             return await handler(request)
+        except ConnectionError:
+            # The client went away (mid-body, say): nobody to answer, nothing of ours broke.
+            log.info("http.client-gone", method=request.method, path=request.path)
+            return web.Response(status=_CLIENT_GONE)
         except Exception as exc:
             if isinstance(exc, web.HTTPException) and exc.status < 400:
                 raise  # a redirect is an answer, not an error

@@ -54,11 +54,10 @@ def other_tenant() -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(SECRET, 'globex', 'notifications:read')}"}
 
 
-@asynccontextmanager
-async def serving(**overrides: Any) -> AsyncIterator[tuple[TestClient, Any]]:
-    """The ingress over a stand-in runtime (settings `overrides` applied), and that runtime."""
+def stand_in(**overrides: Any) -> Any:
+    """A runtime with what the ingress uses: settings (`overrides` applied), topics, tables."""
     settings = Settings.from_env({}).with_(http_max_body=4096, **overrides)
-    rt = SimpleNamespace(
+    return SimpleNamespace(
         settings=settings,
         metrics=Metrics(),
         templates=TemplateCatalog.from_dir(settings.templates_dir),
@@ -66,6 +65,12 @@ async def serving(**overrides: Any) -> AsyncIterator[tuple[TestClient, Any]]:
         sinks=SimpleNamespace(requests=Topic(), audit=Topic(), provider_events=Topic()),
         available_channels={"email"},
     )
+
+
+@asynccontextmanager
+async def serving(**overrides: Any) -> AsyncIterator[tuple[TestClient, Any]]:
+    """The ingress over a stand-in runtime (settings `overrides` applied), and that runtime."""
+    rt = stand_in(**overrides)
     app = Ingress(rt, TokenVerifier(secret=SECRET), lambda: True).build()  # type: ignore[arg-type]
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client, rt
