@@ -22,6 +22,7 @@ from pipeline.domain.breaker import CircuitBreaker, CircuitState
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.api import Ingress
 from pipeline.http.auth import TokenVerifier
+from pipeline.http.protocol import IngressRunner
 from pipeline.kafka.app import HeraldApp, create_app
 from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
@@ -56,7 +57,7 @@ class WorkerServices(Service):
         self.runtime = runtime
         self.verifier = verifier
         self.session = session
-        self.runner: web.AppRunner | None = None
+        self.runner: IngressRunner | None = None
 
     def ready(self) -> bool:
         app = self.app
@@ -66,7 +67,7 @@ class WorkerServices(Service):
     async def on_start(self) -> None:
         s = self.runtime.settings
         web_app = Ingress(self.runtime, self.verifier, self.ready).build()
-        self.runner = web.AppRunner(web_app, access_log=None)
+        self.runner = IngressRunner(web_app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, s.http_host, s.http_port).start()
 

@@ -12,6 +12,7 @@
     │   └── TemplateError            unknown template or missing variable
     ├── AuthError                    bad or missing token (401)
     │   └── ScopeError               token lacks a scope (403)
+    ├── QuotaExceeded                a tenant over its request quota at the door (429)
     └── DeliveryError                a provider call did not succeed
         ├── TransientError           retry later: 5xx and other passing faults
         │   ├── RateLimited          429 and the providers' throttling codes
@@ -43,6 +44,7 @@ __all__ = [
     "PermanentError",
     "ProviderAuthError",
     "ProviderTimeout",
+    "QuotaExceeded",
     "RateLimited",
     "RecipientUnreachable",
     "ScopeError",
@@ -105,6 +107,14 @@ class AuthError(HeraldError):
 
 class ScopeError(AuthError):
     """A valid token without the scope the call needs."""
+
+
+class QuotaExceeded(HeraldError):
+    """A tenant sent more requests than its quota admits; `retry_after` seconds until one is."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class DeliveryError(HeraldError):

@@ -96,6 +96,12 @@ class Settings:
     http_host: str = _field("HERALD_HTTP_HOST", "127.0.0.1")
     http_port: int = _field("HERALD_HTTP_PORT", 8080)
     http_max_body: int = _field("HERALD_HTTP_MAX_BODY", 256 * 1024)
+    # Per-tenant quota on POST /v1/notifications, per worker: requests per second and the
+    # burst allowed at once (429 with Retry-After beyond it); a rate of 0 turns it off.
+    tenant_rate: float = _field("HERALD_TENANT_RATE", 200.0)
+    tenant_burst: float = _field("HERALD_TENANT_BURST", 400.0)
+    # Per-tenant exceptions: "acme=50:100,beta=5" (rate:burst; burst defaults to 2 x rate).
+    tenant_quotas: str = _field("HERALD_TENANT_QUOTAS", "")
     jwt_secret: str = _field("HERALD_JWT_SECRET", "")
     jwks_file: Path | None = _field("HERALD_JWKS_FILE", None)
     jwt_issuer: str = _field("HERALD_JWT_ISSUER", "")

@@ -60,7 +60,8 @@ def kafka(broker_settings: Settings | None) -> str:
 def stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The simulator and one worker, started once for the session."""
     home = tmp_path_factory.mktemp("stack")
-    running = Stack(stack_env(home, kafka), home)
+    # Tenant `flood` has a small quota, for the door's quota test (tests/e2e/test_door.py).
+    running = Stack(stack_env(home, kafka, {"HERALD_TENANT_QUOTAS": "flood=5:10"}), home)
     try:
         running.start("simulator")
         running.start("worker")

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.clock import parse_time
 from pipeline.domain.compliance import split_by_consent
 from pipeline.domain.records import audit_record, dispatch_record, status_record
 from pipeline.domain.routing import contact_point, lane_for, route_channels
@@ -51,8 +50,7 @@ def plan_request(
     """Plan one decoded NotificationRequest (its messageId already set)."""
     plan = Plan()
     try:
-        check_request(request, templates)
-        _check_send_at(request, now or datetime.now(UTC))
+        check_request(request, templates, now=now or datetime.now(UTC))
     except ValidationError as exc:
         return _reject(plan, request, "invalid", _describe(exc))
 
@@ -104,15 +102,6 @@ def render_dispatch(
     return dispatch_record(
         request, rendered, to=to, remaining=remaining, original=original, history=history
     )
-
-
-def _check_send_at(request: Mapping[str, Any], now: datetime) -> None:
-    send_at = request.get("sendAt")
-    if send_at and parse_time(send_at) > now:
-        raise ValidationError(
-            "scheduled sends are not supported yet",
-            [{"field": "sendAt", "message": "scheduling is not supported yet; omit sendAt"}],
-        )
 
 
 def _reject(plan: Plan, request: Mapping[str, Any], reason: str, error: str) -> Plan:

@@ -7,6 +7,7 @@ validation time (HTTP 422, Kafka: dead letter), never a blank in a message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,21 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from pipeline.exceptions import TemplateError
 
-__all__ = ["DEFAULT_LOCALE", "Rendered", "Template", "TemplateCatalog"]
+__all__ = ["DEFAULT_LOCALE", "Rendered", "Template", "TemplateCatalog", "one_line"]
 
 DEFAULT_LOCALE = "en"
+# C0 and C1 controls (CR, LF, VT, FF, NEL, ...) and the Unicode line and paragraph separators.
+_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """`text` with each run of line breaks and control characters turned into one space.
+
+    A subject becomes an email header: a CR or LF from the data (requests from
+    Kafka carry what their producer wrote) would start a new header, an injection
+    with SMTP. Everything else, emoji joiners included, is kept as it is.
+    """
+    return _BREAKS.sub(" ", text).strip()
 
 
 @dataclass(frozen=True)
@@ -123,7 +136,7 @@ class TemplateCatalog:
             locale=locale,
             channel=channel,
             text=out.get("text", "").strip(),
-            subject=out.get("subject"),
+            subject=one_line(out["subject"]) if "subject" in out else None,
             html=out.get("html"),
         )
 

@@ -22,12 +22,14 @@ from pipeline.http.bodies import read_body
 from pipeline.http.context import Call, Context
 from pipeline.http.docs import render_docs
 from pipeline.http.openapi import describe
+from pipeline.http.quotas import admit, door_quotas
 from pipeline.http.routes import Operation, operations
 from pipeline.runtime import Runtime
 
 __all__ = ["Ingress"]
 
 log = structlog.get_logger("herald.http")
+_CLIENT_GONE = 499  # nginx's "client closed request": counted in the metrics, never seen
 _Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -42,7 +44,10 @@ class Ingress:
     def build(self) -> web.Application:
         ops = operations()
         description = describe(ops)
-        ctx = Context(self.rt, self.ready, orjson.dumps(description), render_docs(description))
+        ctx = Context(
+            self.rt, self.ready, orjson.dumps(description), render_docs(description),
+            door_quotas(self.rt.settings),
+        )  # fmt: skip
         app = web.Application(
             client_max_size=self.rt.settings.http_max_body,
             middlewares=[self.errors_and_metrics],
@@ -59,6 +64,8 @@ class Ingress:
             if op.scope is not None:
                 principal = self.verifier.verify(request.headers.get("Authorization"))
                 principal.require(op.scope)
+                if op.metered:  # before the body is read: a flood costs as little as possible
+                    admit(ctx.quotas, principal.tenant)
             body = await read_body(request, op.body) if isinstance(op.body, type) else None
             return await op.handler(ctx, Call(request, principal, body))
 
@@ -79,6 +86,10 @@ class Ingress:
     async def _guarded(self, request: web.Request, handler: _Endpoint) -> web.StreamResponse:
         try:
             return await handler(request)
+        except ConnectionError:
+            # The client went away (mid-body, say): nobody to answer, nothing of ours broke.
+            log.info("http.client-gone", method=request.method, path=request.path)
+            return web.Response(status=_CLIENT_GONE)
         except Exception as exc:
             if isinstance(exc, web.HTTPException) and exc.status < 400:
                 raise  # a redirect is an answer, not an error

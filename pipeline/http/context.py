@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
+from pipeline.domain.quota import TenantQuotas
 from pipeline.exceptions import AuthError
 from pipeline.http.auth import Principal
 
@@ -31,6 +32,7 @@ class Context:
     ready: Callable[[], bool]
     description: bytes  # /openapi.json, rendered once when the app is built
     docs: str  # /docs, rendered from the same description
+    quotas: TenantQuotas  # the door's per-tenant buckets (routes declared `metered`)
 
 
 @dataclass(frozen=True)

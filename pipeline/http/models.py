@@ -34,6 +34,7 @@ __all__ = [
     "OptedOutProblem",
     "Priority",
     "Problem",
+    "QuotaProblem",
     "Ready",
     "Recipient",
     "Scalar",
@@ -227,3 +228,7 @@ class OptedOutProblem(Problem):
 
 class IdempotencyConflictProblem(Problem):
     messageId: str = Field(description="The id already taken by another body.")
+
+
+class QuotaProblem(Problem):
+    retryAfter: int = Field(ge=1, description="Seconds until a request is admitted again.")

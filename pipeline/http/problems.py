@@ -9,6 +9,7 @@ specific first.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from pipeline.exceptions import (
     AuthError,
     HeraldError,
     MalformedBody,
+    QuotaExceeded,
     ScopeError,
     TemplateError,
     ValidationError,
@@ -27,6 +29,7 @@ from pipeline.http.models import (
     IdempotencyConflictProblem,
     OptedOutProblem,
     Problem,
+    QuotaProblem,
     ValidationProblem,
 )
 
@@ -42,6 +45,7 @@ __all__ = [
     "NOT_READY",
     "OPTED_OUT",
     "PROBLEM_JSON",
+    "QUOTA",
     "SUBSCRIPTION_REFUSED",
     "TOO_LARGE",
     "UNAUTHORIZED",
@@ -64,7 +68,10 @@ class ProblemKind:
     model: type[Problem] = Problem
     headers: tuple[tuple[str, str], ...] = ()
 
-    def answer(self, detail: str = "", **extra: Any) -> web.Response:
+    def answer(
+        self, detail: str = "", headers: dict[str, str] | None = None, **extra: Any
+    ) -> web.Response:
+        """The problem document; `headers` replace the kind's documented ones (Retry-After)."""
         body: dict[str, Any] = {"type": self.uri, "title": self.title, "status": self.status}
         if detail:
             body["detail"] = detail
@@ -73,7 +80,7 @@ class ProblemKind:
             status=self.status,
             body=orjson.dumps(body),
             content_type=PROBLEM_JSON,
-            headers=dict(self.headers),
+            headers={**dict(self.headers), **(headers or {})},
         )
 
 
@@ -112,6 +119,15 @@ BAD_TEMPLATE = ProblemKind(
     "unknown template, or a variable the template needs is missing",
     model=ValidationProblem,
 )
+QUOTA = ProblemKind(
+    429,
+    "Too Many Requests",
+    "the tenant sent more than its quota (HERALD_TENANT_RATE, HERALD_TENANT_QUOTAS); "
+    "try again after Retry-After seconds",
+    uri="urn:herald:problem:quota",
+    model=QuotaProblem,
+    headers=(("Retry-After", "1"),),
+)
 NOT_READY = ProblemKind(503, "Not ready", "the worker is joining its group or recovering tables")
 INTERNAL = ProblemKind(500, "Internal Server Error", "a fault of the server (logged)")
 
@@ -130,8 +146,13 @@ def for_exception(exc: Exception, max_body: int) -> web.Response | None:
     """The problem answer for an error a handler raised; None for one that is not ours."""
     for error, kind in KINDS_BY_ERROR:
         if isinstance(exc, error):
-            extra = {"errors": exc.errors} if isinstance(exc, ValidationError) else {}
+            extra: dict[str, Any] = {}
+            if isinstance(exc, ValidationError):  # never an empty list: a person reads it
+                extra["errors"] = exc.errors or [{"field": "", "message": str(exc)}]
             return kind.answer(str(exc), **extra)
+    if isinstance(exc, QuotaExceeded):
+        wait = str(max(1, math.ceil(exc.retry_after)))  # delta-seconds: a whole number
+        return QUOTA.answer(str(exc), headers={"Retry-After": wait}, retryAfter=int(wait))
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return TOO_LARGE.answer(f"the body may be at most {max_body} bytes")
     if isinstance(exc, web.HTTPException) and exc.status >= 400:

@@ -3,7 +3,7 @@
 A route names its method and path, its handler, the scope its JWT needs (None:
 no JWT), the model its body must match, its answers and the problems it may
 answer. Problems that follow from the declaration are added here, not by hand:
-a scope brings 401 and 403, a validated body 400, 413 and 422. Add a route by
+a scope brings 401 and 403, a validated body 400, 413 and 422, a metered route 429. Add a route by
 adding an `Operation` to `operations()`; nothing else lists routes.
 """
 
@@ -34,6 +34,7 @@ from pipeline.http.problems import (
     NOT_FOUND,
     NOT_READY,
     OPTED_OUT,
+    QUOTA,
     SUBSCRIPTION_REFUSED,
     TOO_LARGE,
     UNAUTHORIZED,
@@ -91,6 +92,7 @@ class Operation:
     problems: tuple[ProblemKind, ...] = ()
     params: tuple[Param, ...] = ()
     description: str = ""
+    metered: bool = False  # counted against the caller's tenant quota (429 beyond it)
 
     @property
     def operation_id(self) -> str:
@@ -106,6 +108,8 @@ class Operation:
             implied += [MALFORMED, TOO_LARGE, INVALID]
         elif self.body is not None:
             implied.append(TOO_LARGE)
+        if self.metered:
+            implied.append(QUOTA)
         return tuple(dict.fromkeys([*implied, *self.problems]))
 
 
@@ -124,6 +128,7 @@ def operations() -> tuple[Operation, ...]:
             "Send a notification", "notifications",
             scope="notifications:send",
             body=NotificationRequest,
+            metered=True,
             description=(
                 "Produced to `herald.notifications.requests` and acknowledged by the broker "
                 "before the 202. The same `messageId` (or `Idempotency-Key`) again with the "

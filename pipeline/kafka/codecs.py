@@ -23,11 +23,11 @@ from typing import Any
 
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
-from fastavro.validation import validate
 from faust.serializers import codecs as faust_codecs
 from faust.serializers.codecs import Codec
 
 from pipeline.exceptions import CatalogError, DecodeError, ValidationError
+from pipeline.kafka.avro_errors import field_errors
 
 __all__ = [
     "HEADER_LEN",
@@ -107,16 +107,17 @@ class AvroCodec:
         """Encode `record`; with `check`, a record that does not fit says why."""
         schema = self.schemas.get(name)
         if check:
-            try:
-                validate(record, schema.parsed, raise_errors=True)
-            except fastavro.validation.ValidationError as exc:
-                raise ValidationError(f"not a valid {name}: {exc}") from exc
+            errors = field_errors(record, schema.parsed)
+            if errors:
+                raise ValidationError(f"not a valid {name}", errors)
         buf = io.BytesIO()
         buf.write(schema.header)
         try:
             fastavro.schemaless_writer(buf, schema.parsed, record)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise ValidationError(f"not a valid {name}: {exc!r}") from exc
+            # Said by field, never as a Python repr (an HTTP 422 shows it to the caller).
+            errors = field_errors(record, schema.parsed) or [{"field": "", "message": str(exc)}]
+            raise ValidationError(f"not a valid {name}", errors) from exc
         return buf.getvalue()
 
     def decode(self, name: str, data: bytes | None) -> dict[str, Any]:

@@ -23,8 +23,9 @@ from pipeline.settings import Settings
 from tests.harness import Stack
 
 # Schema-valid bodies can still break a domain rule (an unknown template, a
-# missing variable, no contact point): 422 then is the documented answer.
-DOMAIN_REFUSALS = ["2xx", "401", "403", "404", "422"]
+# missing variable, no contact point): 422 then is the documented answer; and a
+# burst over the tenant's quota is a documented 429.
+DOMAIN_REFUSALS = ["2xx", "401", "403", "404", "422", "429"]
 
 
 @pytest.fixture(scope="module")

@@ -54,11 +54,10 @@ def other_tenant() -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(SECRET, 'globex', 'notifications:read')}"}
 
 
-@asynccontextmanager
-async def serving() -> AsyncIterator[tuple[TestClient, Any]]:
-    """The ingress over a stand-in runtime, and that runtime."""
-    settings = Settings.from_env({}).with_(http_max_body=4096)
-    rt = SimpleNamespace(
+def stand_in(**overrides: Any) -> Any:
+    """A runtime with what the ingress uses: settings (`overrides` applied), topics, tables."""
+    settings = Settings.from_env({}).with_(http_max_body=4096, **overrides)
+    return SimpleNamespace(
         settings=settings,
         metrics=Metrics(),
         templates=TemplateCatalog.from_dir(settings.templates_dir),
@@ -66,6 +65,12 @@ async def serving() -> AsyncIterator[tuple[TestClient, Any]]:
         sinks=SimpleNamespace(requests=Topic(), audit=Topic(), provider_events=Topic()),
         available_channels={"email"},
     )
+
+
+@asynccontextmanager
+async def serving(**overrides: Any) -> AsyncIterator[tuple[TestClient, Any]]:
+    """The ingress over a stand-in runtime (settings `overrides` applied), and that runtime."""
+    rt = stand_in(**overrides)
     app = Ingress(rt, TokenVerifier(secret=SECRET), lambda: True).build()  # type: ignore[arg-type]
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client, rt
@@ -93,7 +98,8 @@ def test_v1_operations_need_a_bearer_jwt_and_say_why_they_fail() -> None:
 
 def test_the_post_describes_every_answer_the_contract_names() -> None:
     post = describe(operations())["paths"]["/v1/notifications"]["post"]
-    assert set(post["responses"]) == {"200", "202", "400", "401", "403", "409", "413", "422"}
+    assert set(post["responses"]) == {"200", "202", "400", "401", "403", "409", "413", "422", "429"}
+    assert "Retry-After" in post["responses"]["429"]["headers"]
     forbidden = post["responses"]["403"]["content"][PROBLEM]["schema"]["anyOf"]
     types = {s["properties"]["type"]["const"] for s in forbidden}
     assert types == {"about:blank", "urn:herald:problem:opted-out"}

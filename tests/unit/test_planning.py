@@ -90,7 +90,7 @@ def test_plan_skips_a_channel_without_consent(plan: Any, make_request: Any) -> N
         pytest.param({"recipient": {"email": "nope"}}, "invalid", "recipient.email", id="bad"),
         pytest.param({"template": "nope"}, "invalid", "template", id="unknown-template"),
         pytest.param({"sendAt": "2026-11-28T11:00:00Z"}, "invalid", "sendAt", id="future"),
-        pytest.param({"channels": ["sms"]}, "no-channel", "no reachable", id="no-channel"),
+        pytest.param({"channels": ["sms"]}, "invalid", "channels", id="no-contact-point"),
     ],
 )
 def test_plan_rejects(

@@ -24,7 +24,7 @@ def fields_of(exc: pytest.ExceptionInfo[ValidationError]) -> list[str]:
         pytest.param({"recipient": {"email": None, "phone": "+34600111222"}}, id="phone-only"),
         pytest.param({"recipient": {"email": None, "pushTokens": ["tok"]}}, id="push-only"),
         pytest.param({"priority": "high", "channels": ["sms", "email"], "mode": "all"}, id="all"),
-        pytest.param({"sendAt": "2026-12-01T09:00:00+01:00"}, id="send-at-offset"),
+        pytest.param({"sendAt": "2026-11-01T09:00:00+01:00"}, id="send-at-offset"),
         pytest.param({"webhookUrl": "https://hooks.example.com/herald"}, id="webhook"),
         pytest.param({"messageId": None}, id="no-message-id"),
     ],
