@@ -19,6 +19,7 @@ from pipeline.exceptions import (
     AuthError,
     HeraldError,
     MalformedBody,
+    RequestTooLarge,
     ScopeError,
     TemplateError,
     ValidationError,
@@ -89,7 +90,11 @@ OPTED_OUT = ProblemKind(
 )
 SUBSCRIPTION_REFUSED = ProblemKind(403, "Forbidden", "the verification token does not match")
 NOT_FOUND = ProblemKind(404, "Not Found", "nothing by that name for this tenant")
-TOO_LARGE = ProblemKind(413, "Payload too large", "the body is over HERALD_HTTP_MAX_BODY")
+TOO_LARGE = ProblemKind(
+    413,
+    "Payload too large",
+    "the body is over HERALD_HTTP_MAX_BODY, or the request over what its Kafka topic takes",
+)
 INVALID = ProblemKind(
     422, "Invalid request", "a field is missing or invalid", model=ValidationProblem
 )
@@ -109,6 +114,7 @@ KINDS_BY_ERROR: tuple[tuple[type[HeraldError], ProblemKind], ...] = (
     (AuthError, UNAUTHORIZED),
     (MalformedBody, MALFORMED),
     (TemplateError, BAD_TEMPLATE),
+    (RequestTooLarge, TOO_LARGE),
     (ValidationError, INVALID),
 )
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from pipeline.domain.limits import Limits
 from pipeline.domain.state import apply_status
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.api import Ingress
@@ -55,7 +56,7 @@ def other_tenant() -> dict[str, str]:
 
 
 @asynccontextmanager
-async def serving() -> AsyncIterator[tuple[TestClient, Any]]:
+async def serving(limits: Limits | None = None) -> AsyncIterator[tuple[TestClient, Any]]:
     """The ingress over a stand-in runtime, and that runtime."""
     settings = Settings.from_env({}).with_(http_max_body=4096)
     rt = SimpleNamespace(
@@ -65,6 +66,7 @@ async def serving() -> AsyncIterator[tuple[TestClient, Any]]:
         tables=SimpleNamespace(preferences={}, state={}),
         sinks=SimpleNamespace(requests=Topic(), audit=Topic(), provider_events=Topic()),
         available_channels={"email"},
+        limits=limits or Limits.compute(http_max_body=settings.http_max_body),
     )
     app = Ingress(rt, TokenVerifier(secret=SECRET), lambda: True).build()  # type: ignore[arg-type]
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
