@@ -48,8 +48,8 @@ PRODUCER_MAX_REQUEST_BYTES = 1_000_000  # Faust's producer_max_request_size defa
 RECORD_FRAMING = 128
 KEY_MAX = 2 * 128 + 1  # tenant:userId, each at most 128 characters
 # Room kept in a dispatch for the attempts it will record (retries, failover, fallback:
-# a few dozen DeliveryAttempt entries with provider errors) and its fixed fields.
-HISTORY_RESERVE = 32 * 1024
+# up to about a hundred DeliveryAttempt entries of at most ~600 bytes) and fixed fields.
+HISTORY_RESERVE = 64 * 1024
 
 
 def record_budget(

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from agents.ingest import ingest
+from agents.send import send
+from pipeline.exceptions import ProviderTimeout
 from pipeline.runtime import Runtime
 from tests.unit.test_agents import FakeSink, event, run, statuses, world  # noqa: F401
 
@@ -86,3 +88,26 @@ async def test_a_record_that_raises_ends_its_message_as_dlq(
     [status] = rt.sinks.status.values()
     assert status["status"] == "DLQ" and status["messageId"]  # named as ingest names it
     assert [d["reason"] for d in letters(rt)] == ["internal-error"]
+
+
+async def test_a_refused_retry_in_the_send_stage_ends_the_message_as_dlq(
+    world: Runtime,  # noqa: F811
+    sample: Any,
+) -> None:
+    """The retry's scheduler entry is refused: the attempt ends as DLQ, not RETRY for ever.
+
+    (In the send stage the conclusion waits for its follow-ups before the ledger entry,
+    so the refusal surfaces there as NotAcknowledged, an internal error of the record.)
+    """
+    rt = world
+    rt.sinks.scheduler = RefusingSink("herald.scheduler")
+    rt.providers["email"][0].error = ProviderTimeout("slow")  # type: ignore[attr-defined]
+    dispatch = {**sample("ChannelDispatch"), "remainingChannels": [], "attempt": 1}
+    value = rt.codec.encode("ChannelDispatch", dispatch)
+    lane = "herald.dispatch.email.urgent"
+    stream = await run(send, rt, [[event(lane, 4, "acme:u-1", value)]], channel="email")
+
+    assert statuses(rt)[-1] == "DLQ"
+    last = rt.sinks.status.values()[-1]
+    assert (last["messageId"], last["channel"], last["attempt"]) == ("m-1", "email", 1)
+    assert stream.acked == [4]

@@ -25,9 +25,9 @@ async def test_a_request_over_the_topic_limit_is_413_with_the_limit() -> None:
 
 
 async def test_content_that_renders_too_large_is_422_with_the_limit() -> None:
-    limits = Limits.compute(dispatch_max=40_000)  # rendered content: 40 KB - history room
+    limits = Limits.compute(dispatch_max=80_000)  # rendered content: 80 KB - history room
     async with serving(limits) as (client, rt):
-        resp = await client.post("/v1/notifications", json=body("&" * 1500), headers=headers())
+        resp = await client.post("/v1/notifications", json=body("&" * 3000), headers=headers())
         assert resp.status == 422 and resp.content_type == PROBLEM
         problem = await resp.json()
         assert problem["errors"][0]["field"] == "data"
