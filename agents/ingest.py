@@ -61,6 +61,7 @@ async def handle_one(rt: Runtime, message: Any, key_rule: str = USER_KEY_RULE) -
         templates=rt.templates,
         preferences=rt.tables.preferences.get(user_key(request["tenant"], user)),
         available=rt.available_channels,
+        limits=rt.limits,
     )
     for status in plan.statuses:
         await rt.emit_status(status, STAGE)

@@ -279,7 +279,7 @@ def render_next(
         try:
             nxt = render_dispatch(
                 request, channel, templates=rt.templates, remaining=left,
-                original=dispatch["request"], history=history,
+                original=dispatch["request"], history=history, limits=rt.limits,
             )  # fmt: skip
         except ValidationError:
             continue  # no content or contact point for that channel: the next one

@@ -148,6 +148,7 @@ def wire(
         settings, codec, templates, metrics, sinks, tables, ownership=app.ownership,
         providers=providers, breakers=breakers, budgets=budgets,
         policy=RetryPolicy(scale=settings.retry_scale),
+        limits=topics.limits(http_max_body=settings.http_max_body),
     )  # fmt: skip
     topo = Topology(runtime)
     topo.table_specs = [TableSpec(name, changelogs[name].name, table_help(name)) for name in HOLDS]

@@ -9,7 +9,9 @@
     ├── DecodeError                  bytes that are not a record we know
     │   └── MalformedBody            an HTTP body that is not a JSON object (400)
     ├── ValidationError              a well-formed record whose content is wrong
-    │   └── TemplateError            unknown template or missing variable
+    │   ├── TemplateError            unknown template or missing variable
+    │   ├── RequestTooLarge          a request over what its topic takes (413, too-large)
+    │   └── RenderedTooLarge         rendered content over what a lane takes (422, too-large)
     ├── AuthError                    bad or missing token (401)
     │   └── ScopeError               token lacks a scope (403)
     ├── QuotaExceeded                a tenant over its request quota at the door (429)
@@ -47,6 +49,8 @@ __all__ = [
     "QuotaExceeded",
     "RateLimited",
     "RecipientUnreachable",
+    "RenderedTooLarge",
+    "RequestTooLarge",
     "ScopeError",
     "TemplateError",
     "TransientError",
@@ -99,6 +103,14 @@ class ValidationError(HeraldError):
 
 class TemplateError(ValidationError):
     """Unknown template, locale or channel, or a variable the data lacks."""
+
+
+class RequestTooLarge(ValidationError):
+    """A request bigger than `herald.notifications.requests` takes (HTTP 413)."""
+
+
+class RenderedTooLarge(ValidationError):
+    """Content that renders bigger than a channel lane's dispatch takes (HTTP 422)."""
 
 
 class AuthError(HeraldError):

@@ -19,8 +19,9 @@ from faust import streams as faust_streams
 
 from pipeline.budgets import RateBudgets
 from pipeline.domain.breaker import CircuitBreaker
-from pipeline.domain.ids import message_key
-from pipeline.domain.records import dead_letter
+from pipeline.domain.ids import message_id_for_offset, message_key
+from pipeline.domain.limits import Limits
+from pipeline.domain.records import dead_letter, dlq_status
 from pipeline.domain.retry import RetryPolicy
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.exceptions import DecodeError
@@ -73,6 +74,7 @@ class Runtime:
     breakers: Mapping[str, CircuitBreaker]  # provider -> its circuit (per worker)
     budgets: RateBudgets
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    limits: Limits = field(default_factory=Limits.compute)  # from the topics' limits
     # Scheduled entries this worker fired and whose FIRED marker is not back yet (the
     # timer's own memory, so a tick does not fire an entry twice; lost on restart, when
     # an entry may fire once more and the send ledger makes that harmless).
@@ -97,6 +99,7 @@ class Runtime:
         async def dead_letter(event: Any, reason: str, error: str) -> None:
             with in_event(event):
                 await self.emit_dead_letter(event.message, stage=name, reason=reason, error=error)
+                await self.emit_final_status(event.message, name, f"{reason}: {error}")
 
         s = self.settings
         return Stage(
@@ -118,10 +121,11 @@ class Runtime:
                 try:
                     result = await handle(event)
                 except Exception as exc:
+                    error = describe_exception(exc)
                     await self.emit_dead_letter(
-                        event.message, stage=stage, reason="internal-error",
-                        error=describe_exception(exc),
-                    )  # fmt: skip
+                        event.message, stage=stage, reason="internal-error", error=error
+                    )
+                    await self.emit_final_status(event.message, stage, f"internal-error: {error}")
                     continue
             if result is not None:
                 results.append((event, result))
@@ -147,6 +151,24 @@ class Runtime:
         key = message_key(record["tenant"], record["messageId"])
         await self.produce(self.sinks.status, key, record)
         self.metrics.notifications.labels(stage, record["status"]).inc()
+
+    async def emit_final_status(self, message: Any, stage: str, error: str) -> None:
+        """The DLQ status of the message a dead-lettered record carried (a request or a
+        dispatch), so a message whose record ends in the DLQ never reads PENDING."""
+        try:
+            name = self.codec.writer_name(message.value)
+            if name not in ("NotificationRequest", "ChannelDispatch"):
+                return
+            record = self.codec.decode(name, message.value)
+        except DecodeError:
+            return  # undecodable: no message to report on
+        if not record.get("messageId"):  # as ingest names it
+            record["messageId"] = message_id_for_offset(
+                message.topic, message.partition, message.offset
+            )
+        status = dlq_status(record, error)
+        if status is not None:
+            await self.emit_status(status, stage)
 
     async def decode(self, message: Any, schema: str, stage: str) -> dict[str, Any] | None:
         """The record in `message`, or None once undecodable bytes are dead-lettered."""
@@ -176,6 +198,7 @@ class Runtime:
             stage=stage,
             reason=reason,
             error=error,
+            limit=self.limits.dead_letter_room(_as_bytes(message.key)),
             **extra,
         )
         fut = await self.produce(self.sinks.dlq, message.key, record)
@@ -190,6 +213,7 @@ class Runtime:
             partition=message.partition,
             offset=message.offset,
             message_id=extra.get("message_id"),
+            truncated=record["truncated"] or None,
             error_type=error.split("(", 1)[0][:60] if reason == "internal-error" else None,
         )
 

@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.domain.compliance import split_by_consent
+from pipeline.domain.limits import Limits, size_bound
 from pipeline.domain.records import audit_record, dispatch_record, status_record
 from pipeline.domain.routing import contact_point, lane_for, route_channels
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.domain.validation import check_request
-from pipeline.exceptions import ValidationError
+from pipeline.exceptions import RenderedTooLarge, RequestTooLarge, ValidationError
 
-__all__ = ["Plan", "plan_request", "render_dispatch"]
+__all__ = ["Plan", "check_fits", "plan_request", "render_dispatch"]
 
 
 @dataclass
@@ -46,11 +47,21 @@ def plan_request(
     preferences: Mapping[str, Any] | None,
     available: Collection[str],
     now: datetime | None = None,
+    limits: Limits | None = None,
 ) -> Plan:
-    """Plan one decoded NotificationRequest (its messageId already set)."""
+    """Plan one decoded NotificationRequest (its messageId already set).
+
+    With `limits`, a request or a rendered dispatch that would not fit its topic is
+    rejected with reason `too-large` (a DLQ status and a dead letter, never a produce
+    the broker refuses).
+    """
     plan = Plan()
     try:
+        if limits is not None and len(original) > limits.request_bytes:
+            raise _request_too_large(len(original), limits)
         check_request(request, templates, now=now or datetime.now(UTC))
+    except RequestTooLarge as exc:
+        return _reject(plan, request, "too-large", _describe(exc))
     except ValidationError as exc:
         return _reject(plan, request, "invalid", _describe(exc))
 
@@ -73,9 +84,12 @@ def plan_request(
         for channel in targets:
             remaining = [] if mode == "all" else allowed[1:]
             dispatch = render_dispatch(
-                request, channel, templates=templates, remaining=remaining, original=original
-            )
+                request, channel, templates=templates, remaining=remaining, original=original,
+                limits=limits,
+            )  # fmt: skip
             plan.dispatches.append((channel, lane, dispatch))
+    except RenderedTooLarge as exc:
+        return _reject(Plan(), request, "too-large", _describe(exc))
     except ValidationError as exc:
         return _reject(Plan(), request, "invalid", _describe(exc))
     plan.statuses.append(status_record(request, "PENDING"))
@@ -90,8 +104,15 @@ def render_dispatch(
     remaining: Sequence[str],
     original: bytes,
     history: Sequence[Mapping[str, Any]] = (),
+    limits: Limits | None = None,
 ) -> dict[str, Any]:
-    """The ChannelDispatch of `request` on `channel` (first attempt on that channel)."""
+    """The ChannelDispatch of `request` on `channel` (first attempt on that channel).
+
+    The dispatch carries the original request (the next channel is rendered from it, and
+    a dead letter from the send stage hands it back), so a dispatch holds the request's
+    data about three times: in the request, the text and the html (escaped, up to 5x
+    per `&`). With `limits`, a dispatch that would not fit raises RenderedTooLarge.
+    """
     recipient = request["recipient"]
     rendered = templates.render(
         request["template"], channel, request.get("data") or {}, recipient.get("locale")
@@ -99,9 +120,53 @@ def render_dispatch(
     to = contact_point(recipient, channel)
     if to is None:
         raise ValidationError(f"the recipient has no contact point for {channel}")
-    return dispatch_record(
+    dispatch = dispatch_record(
         request, rendered, to=to, remaining=remaining, original=original, history=history
     )
+    if limits is not None:
+        _check_dispatch(channel, size_bound(dispatch), limits)
+    return dispatch
+
+
+def _check_dispatch(channel: str, size: int, limits: Limits) -> None:
+    if size > limits.rendered_bytes:
+        raise RenderedTooLarge(
+            f"the {channel} message renders to {size} bytes; at most "
+            f"{limits.rendered_bytes} bytes fit a channel lane",
+            [{"field": "data", "message": f"renders to {size} bytes for {channel}; "
+              f"at most {limits.rendered_bytes} bytes fit"}],
+        )  # fmt: skip
+
+
+def check_fits(
+    request: Mapping[str, Any],
+    *,
+    templates: TemplateCatalog,
+    limits: Limits,
+    channels: Sequence[str],
+    encoded_size: int | None = None,
+) -> None:
+    """Raise RequestTooLarge or RenderedTooLarge when `request` would not fit Kafka.
+
+    For the HTTP door: the same limits `plan_request` applies at ingest, checked before
+    the 202. Renders every channel the request may use (fallback keeps the request).
+    """
+    size = size_bound(request) if encoded_size is None else encoded_size
+    if size > limits.request_bytes:
+        raise _request_too_large(size, limits)
+    for i, channel in enumerate(channels):
+        try:
+            dispatch = render_dispatch(
+                request, channel, templates=templates, remaining=channels[i + 1 :], original=b""
+            )
+        except ValidationError:
+            continue  # no content or contact point here: not a size question
+        _check_dispatch(channel, size_bound(dispatch) + size, limits)  # + the request inside
+
+
+def _request_too_large(size: int, limits: Limits) -> RequestTooLarge:
+    message = f"the request is {size} bytes encoded; at most {limits.request_bytes} bytes fit"
+    return RequestTooLarge(message, [{"field": "body", "message": message}])
 
 
 def _reject(plan: Plan, request: Mapping[str, Any], reason: str, error: str) -> Plan:

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.clock import now
+from pipeline.domain.limits import size_bound
 from pipeline.domain.templates import Rendered
 
-__all__ = ["audit_record", "dead_letter", "dispatch_record", "status_record"]
+__all__ = ["audit_record", "dead_letter", "dispatch_record", "dlq_status", "status_record"]
 
 
 def status_record(
@@ -56,8 +57,15 @@ def dead_letter(
     tenant: str | None = None,
     message_id: str | None = None,
     attempts: Sequence[Mapping[str, Any]] = (),
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    return {
+    """A DeadLetter; with `limit` (bytes), one that fits it.
+
+    A dead letter too big for its topic keeps the start of the original value (then of
+    the key, then drops the attempts) and says so (`truncated`, `valueBytes`): the
+    original stays in Kafka at `topic`/`partition`/`offset`.
+    """
+    record = {
         "topic": topic,
         "partition": partition,
         "offset": offset,
@@ -70,7 +78,42 @@ def dead_letter(
         "messageId": message_id,
         "attempts": list(attempts),
         "at": now(),
+        "truncated": False,
+        "valueBytes": None,
     }
+    if limit is not None:
+        _fit(record, limit)
+    return record
+
+
+def _fit(record: dict[str, Any], limit: int) -> None:
+    over = size_bound(record) - limit
+    if over <= 0:
+        return
+    record["truncated"] = True
+    record["valueBytes"] = len(record["value"] or b"")
+    for name in ("value", "key"):
+        data = record[name] or b""
+        cut = min(len(data), over)
+        record[name] = data[: len(data) - cut]
+        over -= cut
+        if over <= 0:
+            return
+    record["attempts"] = []
+
+
+def dlq_status(record: Mapping[str, Any], error: str) -> dict[str, Any] | None:
+    """The DLQ status of a NotificationRequest or ChannelDispatch that ends here, if it
+    names a message (a request's messageId is set by then); None otherwise."""
+    recipient = record.get("recipient")
+    user_id = recipient.get("userId") if isinstance(recipient, Mapping) else record.get("userId")
+    ids = (record.get("messageId"), record.get("tenant"), user_id)
+    if not all(isinstance(v, str) and v for v in ids):
+        return None
+    return status_record(
+        {**record, "recipient": {"userId": user_id}}, "DLQ", channel=record.get("channel"),
+        attempt=record.get("attempt") or 0, error=error[:2000],
+    )  # fmt: skip
 
 
 def audit_record(

@@ -49,7 +49,7 @@ class Ingress:
             door_quotas(self.rt.settings),
         )  # fmt: skip
         app = web.Application(
-            client_max_size=self.rt.settings.http_max_body,
+            client_max_size=self.rt.limits.http_body_bytes,  # HERALD_HTTP_MAX_BODY, capped
             middlewares=[self.errors_and_metrics],
         )
         for op in ops:
@@ -93,7 +93,7 @@ class Ingress:
         except Exception as exc:
             if isinstance(exc, web.HTTPException) and exc.status < 400:
                 raise  # a redirect is an answer, not an error
-            answer = problems.for_exception(exc, self.rt.settings.http_max_body)
+            answer = problems.for_exception(exc, self.rt.limits.http_body_bytes)
             if answer is None:  # a fault of ours: logged, and still a problem document
                 log.exception("http.unhandled", method=request.method, path=request.path)
                 answer = problems.INTERNAL.answer()

@@ -23,6 +23,7 @@ from pipeline.domain.ids import (
     new_message_id,
     user_key,
 )
+from pipeline.domain.planning import check_fits
 from pipeline.domain.records import audit_record
 from pipeline.domain.routing import route_channels
 from pipeline.domain.state import public_view
@@ -59,6 +60,8 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
     )
     record = body.to_record(tenant, message_id)
     check_request(record, rt.templates)  # the domain rules, as for records from Kafka
+    channels = route_channels(record, rt.available_channels)
+    check_fits(record, templates=rt.templates, limits=rt.limits, channels=channels)  # 413/422
     seen = _reserved(rt, message_key(tenant, message_id), record)
     if seen is Seen.CONFLICT:
         return IDEMPOTENCY_CONFLICT.answer(

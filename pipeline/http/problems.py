@@ -21,6 +21,7 @@ from pipeline.exceptions import (
     HeraldError,
     MalformedBody,
     QuotaExceeded,
+    RequestTooLarge,
     ScopeError,
     TemplateError,
     ValidationError,
@@ -109,7 +110,11 @@ IDEMPOTENCY_CONFLICT = ProblemKind(
     uri="urn:herald:problem:idempotency-conflict",
     model=IdempotencyConflictProblem,
 )
-TOO_LARGE = ProblemKind(413, "Payload too large", "the body is over HERALD_HTTP_MAX_BODY")
+TOO_LARGE = ProblemKind(
+    413,
+    "Payload too large",
+    "the body is over HERALD_HTTP_MAX_BODY, or the request over what its Kafka topic takes",
+)
 INVALID = ProblemKind(
     422, "Invalid request", "a field is missing or invalid", model=ValidationProblem
 )
@@ -138,6 +143,7 @@ KINDS_BY_ERROR: tuple[tuple[type[HeraldError], ProblemKind], ...] = (
     (AuthError, UNAUTHORIZED),
     (MalformedBody, MALFORMED),
     (TemplateError, BAD_TEMPLATE),
+    (RequestTooLarge, TOO_LARGE),
     (ValidationError, INVALID),
 )
 

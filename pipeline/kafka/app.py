@@ -6,6 +6,7 @@ from typing import Any
 
 import faust
 
+from pipeline.domain.limits import PRODUCER_MAX_REQUEST_BYTES
 from pipeline.kafka import faust_fixes
 from pipeline.kafka.batches import Ownership
 from pipeline.settings import Settings
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> HeraldApp:
         broker_commit_interval=1.0,
         producer_linger=0.005,
         producer_max_batch_size=256 * 1024,
+        producer_max_request_size=PRODUCER_MAX_REQUEST_BYTES,  # the limits assume it
         producer_acks=-1,
         stream_wait_empty=False,
         table_cleanup_interval=60.0,

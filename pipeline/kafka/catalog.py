@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.domain.limits import BROKER_DEFAULT_MAX_MESSAGE_BYTES, Limits
 from pipeline.exceptions import CatalogError
 
 __all__ = [
@@ -61,6 +62,7 @@ class TopicSpec:
     writer: str = ""
     reader: str = ""
     table: str = ""
+    max_message_bytes: int | None = None  # None: the broker's default (1048588)
 
     @property
     def compacted(self) -> bool:
@@ -75,6 +77,8 @@ class TopicSpec:
         out = {"cleanup.policy": self.cleanup}
         if self.retention_ms is not None:
             out["retention.ms"] = str(self.retention_ms)
+        if self.max_message_bytes is not None:
+            out["max.message.bytes"] = str(self.max_message_bytes)
         return out
 
 
@@ -110,6 +114,7 @@ class Catalog(Mapping[str, TopicSpec]):
                     writer=str(merged.get("writer", "")),
                     reader=str(merged.get("reader", "")),
                     table=str(merged.get("table", "")),
+                    max_message_bytes=merged.get("max_message_bytes"),
                 )
             except KeyError as exc:
                 raise CatalogError(f"topic {name} lacks {exc.args[0]!r}") from None
@@ -129,6 +134,20 @@ class Catalog(Mapping[str, TopicSpec]):
 
     def changelog_for(self, app_id: str, table: str) -> TopicSpec:
         return self[f"{app_id}-{table}-changelog"]
+
+    def limits(self, *, http_max_body: int | None = None) -> Limits:
+        """The size limits its topics' `max.message.bytes` allow (`pipeline.domain.limits`)."""
+        lanes = [s for s in self._topics.values() if s.value == "ChannelDispatch"]
+        carriers = [*lanes, self[SCHEDULER]]  # the scheduler's entries carry a dispatch
+
+        default = BROKER_DEFAULT_MAX_MESSAGE_BYTES
+        dispatch_max = min(c.max_message_bytes or default for c in carriers)
+        return Limits.compute(
+            requests_max=self[REQUESTS].max_message_bytes,
+            dispatch_max=dispatch_max,
+            dlq_max=self[DLQ].max_message_bytes,
+            http_max_body=http_max_body,
+        )
 
     @property
     def record_schemas(self) -> set[str]:

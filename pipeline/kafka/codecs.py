@@ -120,6 +120,13 @@ class AvroCodec:
             raise ValidationError(f"not a valid {name}", errors) from exc
         return buf.getvalue()
 
+    def writer_name(self, data: bytes | None) -> str | None:
+        """The record name of the schema `data` was written with, if it is a known one."""
+        if not data or data[:2] != MAGIC or len(data) < HEADER_LEN:
+            return None
+        writer = self.schemas.by_fingerprint.get(int.from_bytes(data[2:HEADER_LEN], "little"))
+        return writer.name if writer is not None else None
+
     def decode(self, name: str, data: bytes | None) -> dict[str, Any]:
         """Decode bytes written with any known version of `name`'s schema."""
         if not data:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from pipeline.domain.limits import Limits
 from pipeline.domain.state import apply_status
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.api import Ingress
@@ -54,7 +55,7 @@ def other_tenant() -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(SECRET, 'globex', 'notifications:read')}"}
 
 
-def stand_in(**overrides: Any) -> Any:
+def stand_in(limits: Limits | None = None, **overrides: Any) -> Any:
     """A runtime with what the ingress uses: settings (`overrides` applied), topics, tables."""
     settings = Settings.from_env({}).with_(http_max_body=4096, **overrides)
     return SimpleNamespace(
@@ -64,13 +65,16 @@ def stand_in(**overrides: Any) -> Any:
         tables=SimpleNamespace(preferences={}, state={}, idempotency={}),
         sinks=SimpleNamespace(requests=Topic(), audit=Topic(), provider_events=Topic()),
         available_channels={"email"},
+        limits=limits or Limits.compute(http_max_body=settings.http_max_body),
     )
 
 
 @asynccontextmanager
-async def serving(**overrides: Any) -> AsyncIterator[tuple[TestClient, Any]]:
+async def serving(
+    limits: Limits | None = None, **overrides: Any
+) -> AsyncIterator[tuple[TestClient, Any]]:
     """The ingress over a stand-in runtime (settings `overrides` applied), and that runtime."""
-    rt = stand_in(**overrides)
+    rt = stand_in(limits, **overrides)
     app = Ingress(rt, TokenVerifier(secret=SECRET), lambda: True).build()  # type: ignore[arg-type]
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client, rt
