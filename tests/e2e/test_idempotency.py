@@ -70,7 +70,7 @@ def test_a_corrected_resend_after_a_refused_kafka_record_is_sent_once(stack: Sta
     produce(stack, bad, f"acme:{user}")
     assert stack.wait_status(message_id, "DLQ")["status"] == "DLQ"
     [letter] = dead_letters(stack, message_id)
-    assert letter["reason"] == "no-channel"  # refused by ingest: no contact point for sms
+    assert letter["reason"] == "invalid"  # refused by ingest: no contact point for sms
 
     fixed = post(stack, sms_body(user, message_id, number))
     assert fixed.status_code == 202 and fixed.json()["messageId"] == message_id
