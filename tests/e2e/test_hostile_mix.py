@@ -11,6 +11,7 @@ the hostile payloads, not allocator noise).
 from __future__ import annotations
 
 import random
+import re
 import socket
 import time
 import uuid
@@ -139,12 +140,10 @@ class Mix:
                  headers={"Content-Type": "application/json"}),
             401,
         )  # fmt: skip
-        answer = raw_http(
-            s, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"
-        )
-        assert answer.startswith(b"HTTP/1.1 4") and b"application/problem+json" in answer, answer[
-            :200
-        ]
+        big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"
+        status_line = raw_http(s, big).split(b"\r\n", 1)[0]
+        assert re.match(rb"HTTP/1\.[01] 4\d\d ", status_line), status_line
+        assert b"application/problem+json" in raw_http(s, big)
         self.refused["long-header"] += 1
 
     # ------------------------------------------------------------ hostile over Kafka
