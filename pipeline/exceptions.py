@@ -11,7 +11,8 @@
     ├── ValidationError              a well-formed record whose content is wrong
     │   └── TemplateError            unknown template or missing variable
     ├── AuthError                    bad or missing token (401)
-    │   └── ScopeError               token lacks a scope (403)
+    │   ├── ScopeError               token lacks a scope (403)
+    │   └── StaleSignature           a webhook signed outside the replay window (401)
     └── DeliveryError                a provider call did not succeed
         ├── TransientError           retry later: 5xx and other passing faults
         │   ├── RateLimited          429 and the providers' throttling codes
@@ -46,6 +47,7 @@ __all__ = [
     "RateLimited",
     "RecipientUnreachable",
     "ScopeError",
+    "StaleSignature",
     "TemplateError",
     "TransientError",
     "ValidationError",
@@ -105,6 +107,10 @@ class AuthError(HeraldError):
 
 class ScopeError(AuthError):
     """A valid token without the scope the call needs."""
+
+
+class StaleSignature(AuthError):
+    """A provider webhook whose signed timestamp is outside the replay window."""
 
 
 class DeliveryError(HeraldError):

@@ -7,6 +7,7 @@ record what they are sent; the real pipeline is in tests/integration.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from pipeline.devstack.secrets import webhook_secrets
 from pipeline.domain.state import apply_status
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.api import Ingress
@@ -23,6 +25,7 @@ from pipeline.http.auth import TokenVerifier, issue_token
 from pipeline.http.models import NotificationState
 from pipeline.http.openapi import describe
 from pipeline.http.routes import operations
+from pipeline.http.webhooks import sendgrid
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 
@@ -55,9 +58,12 @@ def other_tenant() -> dict[str, str]:
 
 
 @asynccontextmanager
-async def serving() -> AsyncIterator[tuple[TestClient, Any]]:
+async def serving(
+    environ: dict[str, str] | None = None,
+) -> AsyncIterator[tuple[TestClient, Any]]:
     """The ingress over a stand-in runtime, and that runtime."""
-    settings = Settings.from_env({}).with_(http_max_body=4096)
+    environ = webhook_secrets() if environ is None else environ
+    settings = Settings.from_env(environ).with_(http_max_body=4096)
     rt = SimpleNamespace(
         settings=settings,
         metrics=Metrics(),
@@ -197,4 +203,33 @@ async def test_an_unsigned_webhook_is_401_without_a_bearer_challenge() -> None:
     assert unsigned.status == 401 and unsigned.content_type == PROBLEM
     assert "WWW-Authenticate" not in unsigned.headers
     assert unknown.status == 404
+    assert rt.sinks.provider_events.sent == []
+    refused = rt.metrics.webhooks_refused.labels("sendgrid", "bad-signature")._value.get()
+    assert refused == 1
+
+
+async def test_a_receiver_without_its_secret_is_off() -> None:
+    environ = {k: v for k, v in webhook_secrets().items() if k != "VONAGE_SIGNATURE_SECRET"}
+    async with serving(environ) as (client, rt):
+        off = await client.post("/webhooks/vonage", data=b"{}")
+        body = await off.json(content_type=None)
+        on = await client.post("/webhooks/twilio", data=b"")
+    assert off.status == 404 and off.content_type == PROBLEM
+    assert body["type"] == "urn:herald:problem:webhook-receiver-off"
+    assert "VONAGE_SIGNATURE_SECRET" in body["detail"]
+    assert rt.metrics.webhooks_refused.labels("vonage", "receiver-off")._value.get() == 1
+    assert on.status == 401  # its secret is set: on, and this one is unsigned
+
+
+async def test_a_stale_sendgrid_signature_is_401_and_counted() -> None:
+    environ = webhook_secrets()
+    body = b'[{"event": "delivered", "tenant": "acme", "messageId": "m-1"}]'
+    ts = str(int(time.time()) - 600)
+    signature = sendgrid.sign(environ["HERALD_SIM_SENDGRID_WEBHOOK_PRIVATE_KEY"], ts, body)
+    headers = {sendgrid.SIGNATURE: signature, sendgrid.TIMESTAMP: ts}
+    async with serving(environ) as (client, rt):
+        stale = await client.post("/webhooks/sendgrid", data=body, headers=headers)
+        detail = (await stale.json(content_type=None))["detail"]
+    assert stale.status == 401 and "replay window" in detail
+    assert rt.metrics.webhooks_refused.labels("sendgrid", "stale-signature")._value.get() == 1
     assert rt.sinks.provider_events.sent == []
