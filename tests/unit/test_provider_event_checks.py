@@ -175,3 +175,17 @@ def test_recent_ids_are_bounded_and_expire() -> None:
         ids.add(f"e{i}", t)
     assert len(ids) == 3 and not ids.seen("e0", t) and ids.seen("e4", t)
     assert not ids.seen("e4", t + 10.1) and len(ids) == 0
+
+
+def test_herald_up_hands_fresh_secrets_to_simulator_and_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from herald.up import child_env
+
+    for var in ("SENDGRID_BASE_URL", "SMTP_HOST", *WEBHOOK_SECRET_VARS):
+        monkeypatch.delenv(var, raising=False)
+    first, second = child_env(Settings(), "j" * 40), child_env(Settings(), "j" * 40)
+    assert all(first[var] and first[var] != second[var] for var in WEBHOOK_SECRET_VARS)
+    assert receivers_off(Settings.from_env(first)) == {}
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "the operator's own")
+    assert child_env(Settings(), "j" * 40)["TWILIO_AUTH_TOKEN"] == "the operator's own"
