@@ -58,10 +58,17 @@ async def settle(
     rt: Runtime, record: Mapping[str, Any], key: str
 ) -> tuple[Verdict, dict[str, Any] | None]:
     """The verdict on `record`, waiting (bounded) while its send may be on its way."""
-    deadline = time.monotonic() + rt.settings.provider_event_wait_s
+    started = time.monotonic()
+    deadline = started + rt.settings.provider_event_wait_s
+    waited = False
     while True:
         state = rt.tables.state.get(key)
         verdict = judge(record, state, settled=time.monotonic() >= deadline)
         if verdict is not Verdict.WAIT:
+            if waited:  # the status projection was behind the provider: how far
+                rt.metrics.provider_event_wait.labels(record["provider"]).observe(
+                    time.monotonic() - started
+                )
             return verdict, state
+        waited = True
         await asyncio.sleep(POLL_S)

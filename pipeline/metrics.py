@@ -63,7 +63,12 @@ class Metrics:
         self.provider_events_dropped = Counter(
             "herald_provider_events_dropped", "Signed provider events that changed nothing "
             "(unknown-message, provider-mismatch, provider-message-id-mismatch, "
-            "duplicate-event, no-join-key)", ["provider", "reason"], registry=r,
+            "duplicate-event, send-not-recorded, no-join-key)", ["provider", "reason"], registry=r,
+        )  # fmt: skip
+        self.provider_event_wait = Histogram(
+            "herald_provider_event_wait_seconds", "How long provider events that arrived "
+            "before their send was in the state waited for it", ["provider"], registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
         )  # fmt: skip
         self.ready = Gauge("herald_worker_ready", "1 when the worker serves traffic", registry=r)
 

@@ -12,11 +12,15 @@ provider message id. Otherwise it is dropped with a reason (a metric label):
     provider-message-id-mismatch  sent by this provider, but as another message
     duplicate-event               the same event id again, or its status already
                                   recorded for that provider message
+    send-not-recorded             a send of the message was still on its way into
+                                  the state when the wait ended (the projection
+                                  lagged, or the event names a send never made)
 
 The state can lag the provider (the status projection is one topic behind the
 send), so while a send of the message may still be on its way (`in_flight`) the
-verdict is WAIT; the stage waits a bounded time (HERALD_PROVIDER_EVENT_WAIT) and
-then judges with `settled=True`.
+verdict is WAIT; the stage waits a bounded time (HERALD_PROVIDER_EVENT_WAIT, kept
+under the rebalance timeout: a rebalance waits for the batch in hand) and then
+judges with `settled=True`.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class Verdict(StrEnum):
     PROVIDER_MISMATCH = "provider-mismatch"
     ID_MISMATCH = "provider-message-id-mismatch"
     DUPLICATE = "duplicate-event"
+    NOT_RECORDED = "send-not-recorded"
 
 
 _UNDER_WAY = frozenset({Status.PENDING, Status.SCHEDULED, Status.PROCESSING, Status.RETRY})
@@ -77,8 +82,8 @@ def judge(
     by_provider = [a for a in sends if a.get("provider") == provider]
     if any(a.get("providerMessageId") == provider_id for a in by_provider):
         return Verdict.DUPLICATE if _recorded(event, state) else Verdict.APPLY
-    if not settled and in_flight(state):
-        return Verdict.WAIT
+    if in_flight(state):
+        return Verdict.NOT_RECORDED if settled else Verdict.WAIT
     return Verdict.ID_MISMATCH if by_provider else Verdict.PROVIDER_MISMATCH
 
 

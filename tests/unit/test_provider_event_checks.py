@@ -152,7 +152,7 @@ def test_a_send_still_on_its_way_waits_then_drops() -> None:
     processing = state("PROCESSING", history=[{"status": "PROCESSING", "channel": "email"}])
     assert in_flight(processing)
     assert judge(event(), processing) is Verdict.WAIT
-    assert judge(event(), processing, settled=True) is Verdict.PROVIDER_MISMATCH
+    assert judge(event(), processing, settled=True) is Verdict.NOT_RECORDED
     # Fan-out: email is sent, SMS is still being sent: a Twilio event may be early.
     fan_out = state("SENT", history=[*state()["history"], {"status": "PROCESSING",
                                                            "channel": "sms"}])  # fmt: skip
