@@ -36,10 +36,12 @@ from pipeline.domain.statuses import Status
 
 __all__ = ["RECENT_IDS_MAX", "RECENT_IDS_TTL_S", "RecentIds", "Verdict", "in_flight", "judge"]
 
-# The event-id memory of one worker: at most this many ids (about 150 bytes each),
-# each for at most this long. Older repeats are caught by the state (`judge`).
-RECENT_IDS_MAX = 50_000
-RECENT_IDS_TTL_S = 3600.0
+# The event-id memory of one worker: at most this many ids (about 150 bytes each, so
+# about 3 MB), each for at most this long. It only has to cover the seconds between a
+# status being emitted and the state folding it; older repeats are caught by the
+# state itself (`judge`: the status already in the history for that send).
+RECENT_IDS_MAX = 20_000
+RECENT_IDS_TTL_S = 600.0
 
 
 class Verdict(StrEnum):
