@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from pipeline.devstack.processes import simulator_env
+from pipeline.devstack.secrets import webhook_secrets
 from pipeline.exceptions import HeraldError
 from pipeline.http.auth import issue_token
 from pipeline.kafka import admin, broker
@@ -38,8 +39,10 @@ def child_env(settings: Settings, jwt_secret: str) -> dict[str, str]:
         }
     )
     if not any(k in os.environ for k in ("SENDGRID_BASE_URL", "SMTP_HOST")):
-        # The embedded default: every provider is the simulator.
+        # The embedded default: every provider is the simulator, and the webhook secrets
+        # the two share are made for this run (those set in the environment are kept).
         env.update(simulator_env(settings.sim_port, settings.sim_smtp_port, settings.sim_host))
+        env.update(webhook_secrets(os.environ))
     return env
 
 

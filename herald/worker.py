@@ -3,7 +3,9 @@
 `build_worker` assembles the pieces from Settings, whole: the providers (with their
 HTTP client), circuit breakers, rate budgets, tables and agents exist before the worker
 starts. `run_worker` opens that HTTP client on the event loop the worker will run on,
-then hands the app to Faust's Worker, which owns signals and shutdown.
+then hands the app to Faust's Worker, which owns signals and shutdown. Before that
+it checks the webhook keys that are set (an unusable one stops the worker) and
+logs which webhook receivers are off for want of their secret.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import faust
+import structlog
 from aiohttp import web
 from mode import Service
 
@@ -23,6 +26,7 @@ from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.api import Ingress
 from pipeline.http.auth import TokenVerifier
 from pipeline.http.protocol import IngressRunner
+from pipeline.http.webhooks import check_keys, receivers_off
 from pipeline.kafka.app import HeraldApp, create_app
 from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
@@ -142,6 +146,15 @@ async def open_session() -> aiohttp.ClientSession:
 
 
 def run_worker(settings: Settings) -> None:
+    check_keys(settings)
+    off = receivers_off(settings)
+    if off:
+        structlog.get_logger("herald.worker").warning(
+            "webhooks.receivers_off",
+            providers=sorted(off),
+            detail="POST /webhooks/{provider} answers 404 until the secret is set",
+            settings=sorted(off.values()),
+        )
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     built = build_worker(settings, loop.run_until_complete(open_session()))

@@ -13,7 +13,8 @@
     │   ├── RequestTooLarge          a request over what its topic takes (413, too-large)
     │   └── RenderedTooLarge         rendered content over what a lane takes (422, too-large)
     ├── AuthError                    bad or missing token (401)
-    │   └── ScopeError               token lacks a scope (403)
+    │   ├── ScopeError               token lacks a scope (403)
+    │   └── StaleSignature           a webhook signed outside the replay window (401)
     ├── QuotaExceeded                a tenant over its request quota at the door (429)
     └── DeliveryError                a provider call did not succeed
         ├── TransientError           retry later: 5xx and other passing faults
@@ -52,6 +53,7 @@ __all__ = [
     "RenderedTooLarge",
     "RequestTooLarge",
     "ScopeError",
+    "StaleSignature",
     "TemplateError",
     "TransientError",
     "ValidationError",
@@ -127,6 +129,10 @@ class QuotaExceeded(HeraldError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StaleSignature(AuthError):
+    """A provider webhook whose signed timestamp is outside the replay window."""
 
 
 class DeliveryError(HeraldError):

@@ -56,6 +56,20 @@ class Metrics:
             "herald_circuit_state", "Circuit per provider: 0 closed, 1 open, 2 half-open",
             ["provider"], registry=r,
         )  # fmt: skip
+        self.webhooks_refused = Counter(
+            "herald_webhooks_refused", "Provider webhooks refused at the door (receiver-off, "
+            "bad-signature, stale-signature)", ["provider", "reason"], registry=r,
+        )  # fmt: skip
+        self.provider_events_dropped = Counter(
+            "herald_provider_events_dropped", "Signed provider events that changed nothing "
+            "(unknown-message, provider-mismatch, provider-message-id-mismatch, "
+            "duplicate-event, send-not-recorded, no-join-key)", ["provider", "reason"], registry=r,
+        )  # fmt: skip
+        self.provider_event_wait = Histogram(
+            "herald_provider_event_wait_seconds", "How long provider events that arrived "
+            "before their send was in the state waited for it", ["provider"], registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+        )  # fmt: skip
         self.ready = Gauge("herald_worker_ready", "1 when the worker serves traffic", registry=r)
 
     def render(self) -> bytes:

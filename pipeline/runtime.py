@@ -21,6 +21,7 @@ from pipeline.budgets import RateBudgets
 from pipeline.domain.breaker import CircuitBreaker
 from pipeline.domain.ids import message_id_for_offset, message_key
 from pipeline.domain.limits import Limits
+from pipeline.domain.provider_events import RecentIds
 from pipeline.domain.records import dead_letter, dlq_status
 from pipeline.domain.retry import RetryPolicy
 from pipeline.domain.templates import TemplateCatalog
@@ -79,6 +80,9 @@ class Runtime:
     # timer's own memory, so a tick does not fire an entry twice; lost on restart, when
     # an entry may fire once more and the send ledger makes that harmless).
     fired: set[str] = field(default_factory=set)
+    # Provider event ids this worker turned into a status lately (bounded, expiring):
+    # a repeated event id counts once (`pipeline.domain.provider_events`).
+    recent_events: RecentIds = field(default_factory=RecentIds)
 
     @property
     def available_channels(self) -> set[str]:

@@ -3,6 +3,11 @@
 Every field names its environment variable. Defaults are safe for the embedded
 default (everything on loopback); production sets `KAFKA_BOOTSTRAP_SERVERS`,
 `HERALD_JWT_SECRET` (or `HERALD_JWKS_FILE`) and the provider credentials.
+
+No key that verifies a provider's webhook has a default (a default would be public,
+so anyone could sign events with it): a receiver whose secret is unset is off
+(`pipeline.http.webhooks.receivers_off`). `herald up` and the test stack make the
+secrets per run (`pipeline.devstack.secrets`) and hand them to simulator and worker.
 """
 
 from __future__ import annotations
@@ -15,21 +20,9 @@ from typing import Any
 
 from pipeline.exceptions import ConfigError
 
-__all__ = ["PROJECT_ROOT", "SIM_SENDGRID_PRIVATE_KEY", "SIM_SENDGRID_PUBLIC_KEY", "Settings"]
+__all__ = ["PROJECT_ROOT", "Settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-# The simulator's SendGrid webhook key pair (ECDSA P-256), a development default only:
-# production sets SENDGRID_WEBHOOK_PUBLIC_KEY to the key SendGrid shows for the account.
-SIM_SENDGRID_PRIVATE_KEY = (
-    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgM3tjgr6bAJOuZFihBXG1l5npghi4KUvlgjT095iz"
-    "UmqhRANCAATGfou9Wvc6r+47x50CAYZ7KvF25+CxM+k+qlOyQUIsur8Xn6mwnPItnsyfaInMrBQjpYovm3rH0Juk"
-    "HeYTTS8Y"
-)
-SIM_SENDGRID_PUBLIC_KEY = (
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExn6LvVr3Oq/uO8edAgGGeyrxdufgsTPpPqpTskFCLLq/F5+psJzy"
-    "LZ7Mn2iJzKwUI6WKL5t6x9CbpB3mE00vGA=="
-)
 
 
 def _env_fields() -> dict[str, tuple[str, Any]]:
@@ -115,10 +108,9 @@ class Settings:
     email_from: str = _field("HERALD_EMAIL_FROM", "notifications@herald.test")
     email_from_name: str = _field("HERALD_EMAIL_FROM_NAME", "Herald")
     provider_timeout_s: float = _field("HERALD_PROVIDER_TIMEOUT", 30.0)
-    # SendGrid event webhook key: base64 DER SubjectPublicKeyInfo, ECDSA P-256 (default: sim's).
-    sendgrid_webhook_public_key: str = _field(
-        "SENDGRID_WEBHOOK_PUBLIC_KEY", SIM_SENDGRID_PUBLIC_KEY
-    )
+    # SendGrid event webhook key: base64 DER SubjectPublicKeyInfo (or PEM), ECDSA P-256.
+    # No default: unset, the SendGrid webhook receiver is off.
+    sendgrid_webhook_public_key: str = _field("SENDGRID_WEBHOOK_PUBLIC_KEY", "")
     # Providers: SMTP relay (email, secondary). The relay's host.
     smtp_host: str = _field("SMTP_HOST", "127.0.0.1")
     # The relay's port (the simulator's SMTP sink by default).
@@ -134,7 +126,8 @@ class Settings:
     # Account SID: HTTP Basic user and part of the API path.
     twilio_account_sid: str = _field("TWILIO_ACCOUNT_SID", "ACsimulator" + "0" * 23)
     # Auth token: HTTP Basic password and the key of X-Twilio-Signature on callbacks.
-    twilio_auth_token: str = _field("TWILIO_AUTH_TOKEN", "sim-twilio-auth-token")
+    # No default: unset, the Twilio webhook receiver is off (and Twilio refuses sends).
+    twilio_auth_token: str = _field("TWILIO_AUTH_TOKEN", "")
     # Sender number for SMS (E.164).
     twilio_from: str = _field("TWILIO_FROM", "+15005550006")
     # Sender number for WhatsApp through Twilio (E.164; the whatsapp: prefix is added).
@@ -148,7 +141,8 @@ class Settings:
     # Sender id: a number or an alphanumeric id.
     vonage_from: str = _field("VONAGE_FROM", "Herald")
     # Key of the HMAC-SHA256 `sig` on delivery receipts (the account's signature secret).
-    vonage_signature_secret: str = _field("VONAGE_SIGNATURE_SECRET", "sim-vonage-signature-secret")
+    # No default: unset, the Vonage webhook receiver is off.
+    vonage_signature_secret: str = _field("VONAGE_SIGNATURE_SECRET", "")
     # Providers: WhatsApp Business Cloud API (WhatsApp primary). Graph API base URL.
     whatsapp_base_url: str = _field("WHATSAPP_BASE_URL", "http://127.0.0.1:9300")
     # Graph API version in the path.
@@ -158,9 +152,10 @@ class Settings:
     # System-user access token (Bearer).
     whatsapp_token: str = _field("WHATSAPP_TOKEN", "sim-whatsapp-token")
     # App secret: the key of X-Hub-Signature-256 on webhooks.
-    whatsapp_app_secret: str = _field("WHATSAPP_APP_SECRET", "sim-whatsapp-app-secret")
-    # Verify token of the webhook subscription handshake (hub.verify_token).
-    whatsapp_verify_token: str = _field("WHATSAPP_VERIFY_TOKEN", "sim-whatsapp-verify-token")
+    # No default: unset, the WhatsApp webhook receiver is off.
+    whatsapp_app_secret: str = _field("WHATSAPP_APP_SECRET", "")
+    # Verify token of the webhook subscription handshake (hub.verify_token); unset: refused.
+    whatsapp_verify_token: str = _field("WHATSAPP_VERIFY_TOKEN", "")
     # Providers: Firebase Cloud Messaging HTTP v1 (push). API base URL.
     fcm_base_url: str = _field("FCM_BASE_URL", "http://127.0.0.1:9300")
     # Firebase project id in the path.
@@ -171,16 +166,21 @@ class Settings:
     fcm_service_account_file: Path | None = _field("FCM_SERVICE_ACCOUNT_FILE", None)
     # OAuth token endpoint overriding the file's token_uri; empty means the file's.
     fcm_token_url: str = _field("FCM_TOKEN_URL", "")
+    # Provider webhooks: a signed timestamp older (or further ahead) than this many
+    # seconds is a replay and refused (SendGrid's header, Vonage's `timestamp`).
+    webhook_replay_window_s: float = _field("HERALD_WEBHOOK_REPLAY_WINDOW", 300.0)
+    # How long a provider event for a message whose send is not in its state yet waits
+    # for it (the status projection can lag the provider) before it is dropped.
+    provider_event_wait_s: float = _field("HERALD_PROVIDER_EVENT_WAIT", 5.0)
     # The pipeline's public base URL for provider callbacks; empty: the HTTP ingress's own.
     public_base_url: str = _field("HERALD_PUBLIC_URL", "")
     # Simulator: SMTP sink port.
     sim_smtp_port: int = _field("HERALD_SIM_SMTP_PORT", 2525)
     # Simulator: where it posts delivery webhooks; empty means http://127.0.0.1:{HERALD_HTTP_PORT}.
     sim_webhook_base_url: str = _field("HERALD_SIM_WEBHOOK_URL", "")
-    # Simulator: ECDSA P-256 key signing SendGrid event webhooks (PEM or base64 DER PKCS8).
-    sim_sendgrid_webhook_private_key: str = _field(
-        "HERALD_SIM_SENDGRID_WEBHOOK_PRIVATE_KEY", SIM_SENDGRID_PRIVATE_KEY
-    )
+    # Simulator: ECDSA P-256 key signing SendGrid event webhooks (PEM or base64 DER PKCS8);
+    # unset, the simulator posts no SendGrid events.
+    sim_sendgrid_webhook_private_key: str = _field("HERALD_SIM_SENDGRID_WEBHOOK_PRIVATE_KEY", "")
     # Simulator: delay before it posts the delivery webhooks of an accepted message.
     sim_webhook_delay_ms: int = _field("HERALD_SIM_WEBHOOK_DELAY_MS", 50)
 

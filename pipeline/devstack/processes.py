@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import httpx
 
+from pipeline.devstack.secrets import webhook_secrets
 from pipeline.exceptions import HeraldError
 
 __all__ = ["LocalStack", "free_port", "herald_cmd", "simulator_env", "stack_env", "wait_for"]
@@ -74,9 +75,14 @@ def simulator_env(sim_port: int, smtp_port: int, host: str = "127.0.0.1") -> dic
 
 
 def stack_env(home: Path, bootstrap: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a stack on free ports, with the short timings tests use."""
+    """The environment of a stack on free ports, with the short timings tests use.
+
+    Its webhook secrets are made for this stack alone (never the shell's), and the
+    simulator and every worker get the same ones.
+    """
     env = dict(os.environ)
     env.update(simulator_env(free_port(), free_port()))
+    env.update(webhook_secrets())
     env.update(
         {
             "HERALD_HOME": str(home),

@@ -129,8 +129,9 @@ def status_for_event(
 ) -> dict[str, Any] | None:
     """The NotificationStatus a provider event means, else None.
 
-    It does not depend on the state having caught up: a webhook can be faster
-    than the status projection. `attempt` is 0 (the provider message id names the
+    Call it only for an event that matched the message's own send
+    (`pipeline.domain.provider_events.judge`): it copies the user, template and
+    priority from `state`. `attempt` is 0 (the provider message id names the
     send) so a replayed event folds into the same history entry.
     """
     status = EVENT_STATUS.get(event["event"])

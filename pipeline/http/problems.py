@@ -50,6 +50,7 @@ __all__ = [
     "SUBSCRIPTION_REFUSED",
     "TOO_LARGE",
     "UNAUTHORIZED",
+    "WEBHOOK_OFF",
     "WEBHOOK_UNSIGNED",
     "ProblemKind",
     "for_exception",
@@ -92,7 +93,18 @@ UNAUTHORIZED = ProblemKind(
     "no bearer token, or one that is expired, wrongly signed or without a tenant",
     headers=(("WWW-Authenticate", 'Bearer realm="herald"'),),
 )
-WEBHOOK_UNSIGNED = ProblemKind(401, "Unauthorized", "the provider's signature is missing or wrong")
+WEBHOOK_UNSIGNED = ProblemKind(
+    401,
+    "Unauthorized",
+    "the provider's signature is missing or wrong, or its signed timestamp is outside the "
+    "replay window (HERALD_WEBHOOK_REPLAY_WINDOW)",
+)
+WEBHOOK_OFF = ProblemKind(
+    404,
+    "Webhook receiver off",
+    "this worker has no secret for the provider's signature, so its receiver is off",
+    uri="urn:herald:problem:webhook-receiver-off",
+)
 FORBIDDEN = ProblemKind(403, "Forbidden", "the token lacks the scope this call needs")
 OPTED_OUT = ProblemKind(
     403,

@@ -1,8 +1,12 @@
 """`/webhooks/...`: providers' delivery events in, signature checked, onto Kafka.
 
 The provider's own signature is the authentication (no JWT); the schemes live in
-`pipeline.http.webhooks`. Events are published to `herald.provider.events` before
-the provider hears 200, so a provider that sees an error retries.
+`pipeline.http.webhooks`. A receiver whose secret is unset is off (404
+`webhook-receiver-off`); a wrong, missing or stale signature is 401. Every refusal
+counts in `herald_webhooks_refused{provider, reason}`. Events are published to
+`herald.provider.events` before the provider hears 200, so a provider that sees an
+error retries; whether an event matches the message's own attempt is decided by
+the provider-events stage, where the message's state is local.
 """
 
 from __future__ import annotations
@@ -10,10 +14,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from pipeline.domain.ids import message_key
-from pipeline.exceptions import AuthError
+from pipeline.exceptions import AuthError, StaleSignature
 from pipeline.http.context import Call, Context, json_response
-from pipeline.http.problems import NOT_FOUND, SUBSCRIPTION_REFUSED, WEBHOOK_UNSIGNED
-from pipeline.http.webhooks import WEBHOOK_PROVIDERS, verify_and_parse, verify_whatsapp_subscription
+from pipeline.http.problems import NOT_FOUND, SUBSCRIPTION_REFUSED, WEBHOOK_OFF, WEBHOOK_UNSIGNED
+from pipeline.http.webhooks import (
+    SECRETS,
+    WEBHOOK_PROVIDERS,
+    receivers_off,
+    verify_and_parse,
+    verify_whatsapp_subscription,
+)
 
 __all__ = ["provider_webhook", "whatsapp_subscription"]
 
@@ -24,6 +34,10 @@ async def provider_webhook(ctx: Context, call: Call) -> web.Response:
     provider = request.match_info["provider"]
     if provider not in WEBHOOK_PROVIDERS:
         return NOT_FOUND.answer(f"no webhook for provider {provider!r}")
+    refused = rt.metrics.webhooks_refused
+    if provider in receivers_off(rt.settings):
+        refused.labels(provider, "receiver-off").inc()
+        return WEBHOOK_OFF.answer(f"{SECRETS[provider][1]} is not set on this worker")
     try:
         events = verify_and_parse(
             provider,
@@ -33,11 +47,15 @@ async def provider_webhook(ctx: Context, call: Call) -> web.Response:
             settings=rt.settings,
         )
     except AuthError as exc:  # not a bearer token: no WWW-Authenticate challenge
+        stale = isinstance(exc, StaleSignature)
+        refused.labels(provider, "stale-signature" if stale else "bad-signature").inc()
         return WEBHOOK_UNSIGNED.answer(str(exc))
     futures = []
     for event in events:
         if not (event.get("tenant") and event.get("messageId")):
-            continue  # not a message Herald sent (no join key): nothing to update
+            # Not a message Herald sent (no join key): nothing to update.
+            rt.metrics.provider_events_dropped.labels(event["provider"], "no-join-key").inc()
+            continue
         key = message_key(event["tenant"], event["messageId"])
         futures.append(await rt.sinks.provider_events.send(key=key, value=event))
     for fut in futures:

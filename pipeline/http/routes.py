@@ -38,6 +38,7 @@ from pipeline.http.problems import (
     SUBSCRIPTION_REFUSED,
     TOO_LARGE,
     UNAUTHORIZED,
+    WEBHOOK_OFF,
     WEBHOOK_UNSIGNED,
     ProblemKind,
 )
@@ -162,12 +163,14 @@ def operations() -> tuple[Operation, ...]:
             "POST", "/webhooks/{provider}", receivers.provider_webhook,
             "A provider's delivery events", "webhooks",
             body=RawBody("The provider's own payload, as it signed it.", json_or_form),
-            description="No JWT: the provider's signature is checked. Events reach "
+            description="No JWT: the provider's signature is checked (and its signed "
+            "timestamp, where the provider signs one, against the replay window). A receiver "
+            "whose secret is not set is off (404 `webhook-receiver-off`). Events reach "
             "`herald.provider.events` before the 200.",
             params=(Param("provider", "path", "Which provider's scheme to verify.",
                           {"type": "string", "enum": list(WEBHOOK_PROVIDERS)}, required=True),),
             answers=(Answer(200, "The events were published.", WebhookAccepted),),
-            problems=(WEBHOOK_UNSIGNED, NOT_FOUND, INVALID),
+            problems=(WEBHOOK_UNSIGNED, NOT_FOUND, WEBHOOK_OFF, INVALID),
         ),
         Operation(
             "GET", "/webhooks/{provider}", receivers.whatsapp_subscription,

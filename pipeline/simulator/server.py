@@ -159,6 +159,15 @@ class Simulator:
             self._runner = None
 
 
+# The secret each provider's webhooks are signed with (environment variable -> setting).
+_SIGNING_SECRETS = {
+    "HERALD_SIM_SENDGRID_WEBHOOK_PRIVATE_KEY": "sim_sendgrid_webhook_private_key",
+    "TWILIO_AUTH_TOKEN": "twilio_auth_token",
+    "VONAGE_SIGNATURE_SECRET": "vonage_signature_secret",
+    "WHATSAPP_APP_SECRET": "whatsapp_app_secret",
+}
+
+
 def run_simulator(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then stop both servers cleanly."""
     asyncio.run(_serve(settings))
@@ -176,6 +185,9 @@ async def _serve(settings: Settings) -> None:
         http=settings.sim_base_url,
         smtp=f"{settings.sim_host}:{simulator.smtp_port}",
     )
+    unsigned = [var for var in _SIGNING_SECRETS if not getattr(settings, _SIGNING_SECRETS[var])]
+    if unsigned:  # no key ships: its webhooks would be refused, so say why
+        log.warning("webhooks cannot be signed (secret not set)", unset=unsigned)
     try:
         await stop.wait()
     finally:

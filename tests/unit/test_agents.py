@@ -4,12 +4,13 @@ what each stage produces, writes and acknowledges, without Kafka."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
 from agents.ingest import ingest
+from agents.provider_events import provider_events
 from agents.send import send
 from agents.status import status as status_agent
 from pipeline.budgets import RateBudgets
@@ -215,3 +216,63 @@ async def test_status_folds_a_batch_into_the_state_table(world: Runtime, make_re
     stream = await run(status_agent, rt, [events])
     assert rt.tables.state["acme:m-1"]["status"] == "PENDING"
     assert stream.acked == list(range(len(events)))
+
+
+def provider_event(rt: Runtime, offset: int, **kw: Any) -> Ev:
+    record = {"provider": "sendgrid", "channel": "email", "providerMessageId": "SG1",
+              "eventId": f"e{offset}", "tenant": "acme", "messageId": "m-1",
+              "event": "DELIVERED", "reason": None, "at": "2026-11-28T10:00:00Z", **kw}  # fmt: skip
+    key = f"{record['tenant']}:{record['messageId']}"
+    return event("herald.provider.events", offset, key, rt.codec.encode("ProviderEvent", record))
+
+
+def sent_state(provider: str = "sendgrid", provider_message_id: str = "SG1") -> dict[str, Any]:
+    sent = {"status": "SENT", "channel": "email", "provider": provider, "attempt": 1,
+            "providerMessageId": provider_message_id, "at": "2026-11-28T09:59:59Z"}  # fmt: skip
+    return {"messageId": "m-1", "tenant": "acme", "userId": "u-1", "status": "SENT",
+            "attempts": [{**sent, "outcome": "SENT"}], "history": [sent]}  # fmt: skip
+
+
+def dropped(rt: Runtime, reason: str, provider: str = "sendgrid") -> float:
+    return float(rt.metrics.provider_events_dropped.labels(provider, reason)._value.get())
+
+
+async def test_provider_events_move_only_the_messages_own_send_and_count_once(
+    world: Runtime,
+) -> None:
+    rt = replace(world, settings=world.settings.with_(provider_event_wait_s=0.0))
+    rt.tables.state["acme:m-1"] = sent_state()
+    batch = [
+        provider_event(rt, 1),  # the message's own send: DELIVERED
+        provider_event(rt, 1),  # the same event id again
+        provider_event(rt, 2, providerMessageId="SG2", event="BOUNCED"),  # another send
+        provider_event(rt, 3, provider="twilio", channel="sms", event="FAILED"),  # another provider
+        provider_event(rt, 4, messageId="m-never", event="FAILED"),  # no such message
+    ]
+    stream = await run(provider_events, rt, [batch])
+    assert statuses(rt) == ["DELIVERED"]
+    assert "acme:m-never" not in rt.tables.state
+    assert dropped(rt, "duplicate-event") == 1
+    assert dropped(rt, "provider-message-id-mismatch") == 1
+    assert dropped(rt, "provider-mismatch", "twilio") == 1
+    assert dropped(rt, "unknown-message") == 1
+    assert stream.acked == [1, 1, 2, 3, 4]
+
+
+async def test_an_early_provider_event_waits_for_its_send(world: Runtime) -> None:
+    rt = replace(world, settings=world.settings.with_(provider_event_wait_s=5.0))
+    rt.tables.state["acme:m-1"] = {
+        **sent_state(),
+        "status": "PROCESSING",
+        "attempts": [],
+        "history": [{"status": "PROCESSING", "channel": "email"}],
+    }
+
+    async def the_send_is_folded() -> None:
+        await asyncio.sleep(0.2)
+        rt.tables.state["acme:m-1"] = sent_state()
+
+    folding = asyncio.create_task(the_send_is_folded())
+    await run(provider_events, rt, [[provider_event(rt, 1)]])
+    await folding
+    assert statuses(rt) == ["DELIVERED"]

@@ -7,6 +7,7 @@ record what they are sent; the real pipeline is in tests/integration.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from pipeline.devstack.secrets import webhook_secrets
 from pipeline.domain.limits import Limits
 from pipeline.domain.state import apply_status
 from pipeline.domain.templates import TemplateCatalog
@@ -24,6 +26,7 @@ from pipeline.http.auth import TokenVerifier, issue_token
 from pipeline.http.models import NotificationState
 from pipeline.http.openapi import describe
 from pipeline.http.routes import operations
+from pipeline.http.webhooks import sendgrid
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 
@@ -55,9 +58,12 @@ def other_tenant() -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(SECRET, 'globex', 'notifications:read')}"}
 
 
-def stand_in(limits: Limits | None = None, **overrides: Any) -> Any:
+def stand_in(
+    limits: Limits | None = None, environ: dict[str, str] | None = None, **overrides: Any
+) -> Any:
     """A runtime with what the ingress uses: settings (`overrides` applied), topics, tables."""
-    settings = Settings.from_env({}).with_(http_max_body=4096, **overrides)
+    environ = webhook_secrets() if environ is None else environ
+    settings = Settings.from_env(environ).with_(http_max_body=4096, **overrides)
     return SimpleNamespace(
         settings=settings,
         metrics=Metrics(),
@@ -71,10 +77,10 @@ def stand_in(limits: Limits | None = None, **overrides: Any) -> Any:
 
 @asynccontextmanager
 async def serving(
-    limits: Limits | None = None, **overrides: Any
+    limits: Limits | None = None, environ: dict[str, str] | None = None, **overrides: Any
 ) -> AsyncIterator[tuple[TestClient, Any]]:
     """The ingress over a stand-in runtime (settings `overrides` applied), and that runtime."""
-    rt = stand_in(limits, **overrides)
+    rt = stand_in(limits, environ, **overrides)
     app = Ingress(rt, TokenVerifier(secret=SECRET), lambda: True).build()  # type: ignore[arg-type]
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client, rt
@@ -207,4 +213,33 @@ async def test_an_unsigned_webhook_is_401_without_a_bearer_challenge() -> None:
     assert unsigned.status == 401 and unsigned.content_type == PROBLEM
     assert "WWW-Authenticate" not in unsigned.headers
     assert unknown.status == 404
+    assert rt.sinks.provider_events.sent == []
+    refused = rt.metrics.webhooks_refused.labels("sendgrid", "bad-signature")._value.get()
+    assert refused == 1
+
+
+async def test_a_receiver_without_its_secret_is_off() -> None:
+    environ = {k: v for k, v in webhook_secrets().items() if k != "VONAGE_SIGNATURE_SECRET"}
+    async with serving(environ=environ) as (client, rt):
+        off = await client.post("/webhooks/vonage", data=b"{}")
+        body = await off.json(content_type=None)
+        on = await client.post("/webhooks/twilio", data=b"")
+    assert off.status == 404 and off.content_type == PROBLEM
+    assert body["type"] == "urn:herald:problem:webhook-receiver-off"
+    assert "VONAGE_SIGNATURE_SECRET" in body["detail"]
+    assert rt.metrics.webhooks_refused.labels("vonage", "receiver-off")._value.get() == 1
+    assert on.status == 401  # its secret is set: on, and this one is unsigned
+
+
+async def test_a_stale_sendgrid_signature_is_401_and_counted() -> None:
+    environ = webhook_secrets()
+    body = b'[{"event": "delivered", "tenant": "acme", "messageId": "m-1"}]'
+    ts = str(int(time.time()) - 600)
+    signature = sendgrid.sign(environ["HERALD_SIM_SENDGRID_WEBHOOK_PRIVATE_KEY"], ts, body)
+    headers = {sendgrid.SIGNATURE: signature, sendgrid.TIMESTAMP: ts}
+    async with serving(environ=environ) as (client, rt):
+        stale = await client.post("/webhooks/sendgrid", data=body, headers=headers)
+        detail = (await stale.json(content_type=None))["detail"]
+    assert stale.status == 401 and "replay window" in detail
+    assert rt.metrics.webhooks_refused.labels("sendgrid", "stale-signature")._value.get() == 1
     assert rt.sinks.provider_events.sent == []

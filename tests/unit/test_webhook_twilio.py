@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from pipeline.devstack.secrets import webhook_secrets
 from pipeline.exceptions import AuthError, ValidationError
 from pipeline.http.webhooks import verify_and_parse
 from pipeline.http.webhooks.twilio import sign as twilio_signature
@@ -14,7 +15,7 @@ from pipeline.settings import Settings
 
 from .webhookkit import valid
 
-SETTINGS = Settings()
+SETTINGS = Settings.from_env(webhook_secrets())
 
 
 def test_twilio_signature_matches_twilios_published_example() -> None:

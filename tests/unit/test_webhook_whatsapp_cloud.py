@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from pipeline.devstack.secrets import webhook_secrets
 from pipeline.exceptions import AuthError, ValidationError
 from pipeline.http.webhooks import verify_and_parse, verify_whatsapp_subscription
 from pipeline.http.webhooks.whatsapp_cloud import sign as hub_signature
@@ -16,7 +17,7 @@ from pipeline.settings import Settings
 
 from .webhookkit import valid
 
-SETTINGS = Settings()
+SETTINGS = Settings.from_env(webhook_secrets())
 
 
 def test_hub_signature_is_hex_hmac_sha256_of_the_body() -> None:

@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from pipeline.devstack.secrets import webhook_secrets
 from pipeline.exceptions import ValidationError
 from pipeline.http.webhooks import WEBHOOK_PROVIDERS, verify_and_parse
 from pipeline.providers import (
@@ -23,7 +24,7 @@ from pipeline.settings import Settings
 from .simkit import receiver, simulator
 from .webhookkit import ec_keys, valid
 
-SETTINGS = Settings()
+SETTINGS = Settings.from_env(webhook_secrets())
 
 
 def test_unknown_provider_is_a_validation_error() -> None:
@@ -40,8 +41,8 @@ def message(channel: str, to: str, message_id: str) -> Message:
 
 
 async def test_round_trip_every_provider_webhook_verifies() -> None:
-    async with receiver() as rec:
-        settings = Settings(
+    async with receiver(SETTINGS) as rec:
+        settings = SETTINGS.with_(
             sim_webhook_base_url=rec.url, public_base_url=rec.url, sim_webhook_delay_ms=10
         )
         async with simulator(settings) as sim:
@@ -115,9 +116,9 @@ async def test_round_trip_every_provider_webhook_verifies() -> None:
 
 async def test_round_trip_with_mismatched_secrets_is_refused_and_the_simulator_carries_on() -> None:
     _, other_public = ec_keys()
-    verify = Settings(sendgrid_webhook_public_key=other_public, whatsapp_app_secret="rotated")
+    verify = SETTINGS.with_(sendgrid_webhook_public_key=other_public, whatsapp_app_secret="rotated")
     async with receiver(verify) as rec:
-        settings = Settings(sim_webhook_base_url=rec.url, sim_webhook_delay_ms=0)
+        settings = SETTINGS.with_(sim_webhook_base_url=rec.url, sim_webhook_delay_ms=0)
         async with simulator(settings) as sim:
             s = sim.settings
             sendgrid = SendGrid(
@@ -145,7 +146,7 @@ async def test_round_trip_with_mismatched_secrets_is_refused_and_the_simulator_c
 
 
 async def test_webhook_to_nowhere_is_dropped_without_harm() -> None:
-    settings = Settings(sim_webhook_base_url="http://127.0.0.1:9", sim_webhook_delay_ms=0)
+    settings = SETTINGS.with_(sim_webhook_base_url="http://127.0.0.1:9", sim_webhook_delay_ms=0)
     async with simulator(settings) as sim:
         s = sim.settings
         adapter = WhatsAppCloud(
@@ -166,8 +167,8 @@ async def test_webhook_to_nowhere_is_dropped_without_harm() -> None:
 
 
 async def test_smtp_posts_no_webhook() -> None:
-    async with receiver() as rec:
-        settings = Settings(sim_webhook_base_url=rec.url, sim_webhook_delay_ms=0)
+    async with receiver(SETTINGS) as rec:
+        settings = SETTINGS.with_(sim_webhook_base_url=rec.url, sim_webhook_delay_ms=0)
         async with simulator(settings, smtp=True) as sim:
             relay = Smtp(host="127.0.0.1", port=sim.smtp_port, from_email="n@herald.test")
             await relay.send(message("email", "ana@example.com", "m-1"))

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from pipeline.clock import format_time, now
-from pipeline.exceptions import ValidationError
+from pipeline.exceptions import AuthError, StaleSignature, ValidationError
 
 __all__ = [
     "MAX_REASON",
@@ -23,6 +23,7 @@ __all__ = [
     "epoch_time",
     "event_record",
     "form_body",
+    "fresh",
     "join_key",
     "json_body",
     "optional",
@@ -57,6 +58,21 @@ def event_record(
         "reason": reason[:MAX_REASON] if reason else None,
         "at": at,
     }
+
+
+def fresh(signed_at: Any, now: float, window_s: float, what: str) -> None:
+    """AuthError unless `signed_at` (signed epoch seconds) is within `window_s` of `now`.
+
+    Either way: an old signature is a replay, and one far ahead would outlive the
+    window. A provider that signs no timestamp cannot be held to a window (see the
+    README: its replays are caught by the event id and the attempt match instead).
+    """
+    try:
+        at = int(str(signed_at).strip())
+    except (TypeError, ValueError):
+        raise AuthError(f"{what} is not epoch seconds") from None
+    if abs(now - at) > window_s:
+        raise StaleSignature(f"{what} is outside the {window_s:.0f} s replay window")
 
 
 def json_body(body: bytes) -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ from pipeline.http.webhooks.events import (
     Record,
     epoch_time,
     event_record,
+    fresh,
     json_body,
     optional,
 )
@@ -96,8 +98,10 @@ def load_ec_public_key(text: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(headers: Mapping[str, str], body: bytes, settings: Settings) -> None:
-    """AuthError unless the body carries a valid signature (headers lower-cased)."""
+def verify(
+    headers: Mapping[str, str], body: bytes, settings: Settings, *, now: float | None = None
+) -> None:
+    """AuthError unless the body carries a valid, fresh signature (headers lower-cased)."""
     signature = headers.get(SIGNATURE.lower())
     timestamp = headers.get(TIMESTAMP.lower())
     if not signature or not timestamp:
@@ -113,11 +117,18 @@ def verify(headers: Mapping[str, str], body: bytes, settings: Settings) -> None:
         )
     except (InvalidSignature, ValueError, binascii.Error) as exc:
         raise AuthError("bad SendGrid event webhook signature") from exc
+    fresh(
+        timestamp, time.time() if now is None else now, settings.webhook_replay_window_s,
+        "the SendGrid signature timestamp",
+    )  # fmt: skip
 
 
-def parse(url: str, headers: Mapping[str, str], body: bytes, settings: Settings) -> list[Record]:
+def parse(
+    url: str, headers: Mapping[str, str], body: bytes, settings: Settings,
+    *, now: float | None = None,
+) -> list[Record]:  # fmt: skip
     """Verify, then one record per event that matters."""
-    verify(headers, body, settings)
+    verify(headers, body, settings, now=now)
     events = json_body(body)
     if not isinstance(events, list):
         raise ValidationError("a SendGrid event webhook body is a JSON array")

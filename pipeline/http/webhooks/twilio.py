@@ -4,7 +4,10 @@ Signature: `X-Twilio-Signature` = base64 HMAC-SHA1(TWILIO_AUTH_TOKEN, URL +
 every POST parameter name+value, sorted by name). `url` must be the exact
 StatusCallback URL Twilio was given (HERALD_PUBLIC_URL + path + query); as
 Twilio's own validators do, the URL with the default port added or removed is
-accepted too. The simulator signs with `sign`.
+accepted too. The simulator signs with `sign`. Twilio signs no timestamp, so no
+replay window applies: a replayed callback is held by its event id
+(`MessageSid:MessageStatus`, counted once) and by the attempt match (it can only
+repeat what already happened to that very send).
 
 Join key: the callback URL's query `tenant`/`messageId` (signed with the
 URL). A callback whose `To` or `From` is `whatsapp:...` is the WhatsApp
@@ -21,7 +24,7 @@ import hmac
 from collections.abc import Iterable, Mapping
 from urllib.parse import SplitResult, parse_qsl, urlsplit, urlunsplit
 
-from pipeline.clock import now
+from pipeline import clock
 from pipeline.exceptions import AuthError, ValidationError
 from pipeline.http.webhooks.events import Record, event_record, form_body, optional
 from pipeline.settings import Settings
@@ -56,7 +59,10 @@ def verify(url: str, headers: Mapping[str, str], params: list[tuple[str, str]], 
         raise AuthError("bad X-Twilio-Signature")
 
 
-def parse(url: str, headers: Mapping[str, str], body: bytes, settings: Settings) -> list[Record]:
+def parse(
+    url: str, headers: Mapping[str, str], body: bytes, settings: Settings,
+    *, now: float | None = None,
+) -> list[Record]:  # fmt: skip
     """Verify, then the callback's record (none for progress statuses)."""
     params = form_body(body)
     verify(url, headers, params, settings.twilio_auth_token)
@@ -80,7 +86,7 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, settings: Settings)
             message_id=optional(query.get("messageId")),
             event=kind,
             reason=f"{status} {error_code}" if error_code else None,
-            at=now(),
+            at=clock.now(),
         )
     ]
 

@@ -5,8 +5,9 @@ Signature: the receipt's own `sig` parameter = lowercase hex HMAC-SHA256
 by name, `&` and `=` inside values replaced by `_`), Vonage's signed-webhook
 scheme with the HMAC-SHA256 method. Parameters come from a JSON object body,
 a form body, or the query string (Vonage's POST-JSON, POST and GET modes);
-`timestamp` (epoch seconds) is among the signed parameters. The simulator
-signs with `sign`.
+`timestamp` (epoch seconds) is among the signed parameters: it is required and
+must be within HERALD_WEBHOOK_REPLAY_WINDOW of now. The simulator signs with
+`sign`.
 
 Join key: `client-ref`, `tenant:messageId` (the tenant must not contain a
 colon). `failed`, `rejected` and `expired` are FAILED; `accepted` and
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +26,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pipeline.clock import format_time, now
 from pipeline.exceptions import AuthError, ValidationError
-from pipeline.http.webhooks.events import Record, event_record, form_body, join_key, json_body
+from pipeline.http.webhooks.events import (
+    Record,
+    event_record,
+    form_body,
+    fresh,
+    join_key,
+    json_body,
+)
 from pipeline.settings import Settings
 
 __all__ = ["EVENTS", "PROVIDER", "parse", "sign", "verify"]
@@ -60,10 +69,18 @@ def verify(params: Mapping[str, Any], secret: str) -> None:
         raise AuthError("bad Vonage sig")
 
 
-def parse(url: str, headers: Mapping[str, str], body: bytes, settings: Settings) -> list[Record]:
-    """Verify, then the receipt's record (none for progress statuses)."""
+def parse(
+    url: str, headers: Mapping[str, str], body: bytes, settings: Settings,
+    *, now: float | None = None,
+) -> list[Record]:  # fmt: skip
+    """Verify (signature, then the signed timestamp's age), then the receipt's record
+    (none for progress statuses)."""
     params = _params(url, headers, body)
     verify(params, settings.vonage_signature_secret)
+    fresh(
+        params.get("timestamp"), time.time() if now is None else now,
+        settings.webhook_replay_window_s, "the Vonage signed timestamp",
+    )  # fmt: skip
     message_id, status = params.get("messageId"), params.get("status")
     if not message_id or not status:
         raise ValidationError("a Vonage delivery receipt has messageId and status")

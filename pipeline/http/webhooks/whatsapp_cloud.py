@@ -1,7 +1,10 @@
 """The WhatsApp Cloud API webhook: signature, subscription handshake, status mapping.
 
 Signature: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(WHATSAPP_APP_SECRET,
-raw body)>`. The simulator signs with `sign`. Before Meta posts anything it
+raw body)>`. The simulator signs with `sign`. No replay window applies: the only
+signed time is each status's own `timestamp`, which Meta keeps when it retries a
+failed delivery for days; a replay is held by the event id (`wamid:status`,
+counted once) and by the attempt match. Before Meta posts anything it
 checks the endpoint with a GET handshake (`hub.mode=subscribe`,
 `hub.verify_token`, `hub.challenge`): `verify_subscription` answers it.
 
@@ -55,7 +58,10 @@ def verify_subscription(query: Mapping[str, str], settings: Settings) -> str | N
     return query.get("hub.challenge")
 
 
-def parse(url: str, headers: Mapping[str, str], body: bytes, settings: Settings) -> list[Record]:
+def parse(
+    url: str, headers: Mapping[str, str], body: bytes, settings: Settings,
+    *, now: float | None = None,
+) -> list[Record]:  # fmt: skip
     """Verify, then one record per status that matters, across every entry and change."""
     verify(headers, body, settings.whatsapp_app_secret)
     doc = json_body(body)
