@@ -183,6 +183,9 @@ class Settings:
     sim_sendgrid_webhook_private_key: str = _field("HERALD_SIM_SENDGRID_WEBHOOK_PRIVATE_KEY", "")
     # Simulator: delay before it posts the delivery webhooks of an accepted message.
     sim_webhook_delay_ms: int = _field("HERALD_SIM_WEBHOOK_DELAY_MS", 50)
+    # Simulator: how many accepted messages `/_sim/messages` keeps (the oldest go first),
+    # so a long demo or soak run does not grow the simulator without end.
+    sim_message_log: int = _field("HERALD_SIM_MESSAGE_LOG", 200_000)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

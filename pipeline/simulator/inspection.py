@@ -1,8 +1,8 @@
 """The simulator's own endpoints: what it received, and the fault scripts.
 
-`GET /_sim/messages` lists every message recorded (each `{seq, provider,
-channel, to, content, providerMessageId, at}`; `to` is the email address, the
-E.164 phone number or the push token); `?after=<seq>` keeps only the newer
+`GET /_sim/messages` lists the messages recorded, the newest `HERALD_SIM_MESSAGE_LOG`
+(each `{seq, provider, channel, to, content, providerMessageId, at}`; `to` is the
+email address, the E.164 phone number or the push token); `?after=<seq>` keeps only the newer
 ones, so a reader polls with a cursor, and `?to=<recipient>` only that
 recipient's. `DELETE /_sim/messages` forgets them.
 
@@ -12,8 +12,6 @@ registered providers; `DELETE /_sim/faults` clears every fault.
 """
 
 from __future__ import annotations
-
-import bisect
 
 import orjson
 from aiohttp import web
@@ -27,13 +25,11 @@ __all__ = ["clear_faults", "clear_messages", "list_messages", "routes"]
 
 async def list_messages(request: web.Request) -> web.Response:
     """Every message, or only those after `?after=<seq>` and/or to `?to=<recipient>`."""
-    messages = state_of(request).messages
     try:
         after = int(request.query.get("after", "0"))
     except ValueError:
         return json_response({"title": "after must be an integer"}, 400)
-    if after:
-        messages = messages[bisect.bisect_right(messages, after, key=lambda m: m["seq"]) :]
+    messages = state_of(request).messages_after(after)
     to = request.query.get("to")
     if to is not None:
         messages = [m for m in messages if m["to"] == to]

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -111,13 +113,25 @@ class SimulatorState:
     """Everything the simulator remembers; one instance per simulator."""
 
     settings: Settings
-    messages: list[dict[str, Any]] = field(default_factory=list)
+    # The newest `settings.sim_message_log` messages, oldest first; their `seq` numbers are
+    # consecutive (only the oldest are dropped), which makes `?after=` a constant-time cut.
+    messages: deque[dict[str, Any]] = field(init=False)
     next_seq: int = 1  # every recorded message gets the next number: readers keep a cursor
     faults: dict[str, Fault] = field(default_factory=dict)
     fcm_tokens: dict[str, float] = field(default_factory=dict)  # FCM OAuth token -> expiry
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     session: aiohttp.ClientSession | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.messages = deque(maxlen=max(1, self.settings.sim_message_log))
+
+    def messages_after(self, seq: int) -> list[dict[str, Any]]:
+        """The messages recorded after `seq` that are still kept, oldest first."""
+        if not self.messages:
+            return []
+        start = max(0, seq - self.messages[0]["seq"] + 1)
+        return list(itertools.islice(self.messages, start, None))
 
     def record(
         self,

@@ -82,3 +82,16 @@ def test_nothing_imports_the_server_back(module: str) -> None:
     tree = ast.parse((SIMULATOR / module).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert "pipeline.simulator.server" not in imported
+
+
+def test_the_message_log_keeps_the_newest_and_the_cursor_still_works() -> None:
+    state = SimulatorState(Settings().with_(sim_message_log=3))
+    for n in range(5):
+        state.record("twilio", "sms", f"+1555000{n}", {"body": "hi"})
+    assert [m["seq"] for m in state.messages] == [3, 4, 5]  # the two oldest were dropped
+    assert [m["seq"] for m in state.messages_after(0)] == [3, 4, 5]
+    assert [m["seq"] for m in state.messages_after(3)] == [4, 5]
+    assert state.messages_after(5) == []
+    state.messages.clear()
+    state.record("twilio", "sms", "+15550009", {"body": "hi"})
+    assert [m["seq"] for m in state.messages_after(4)] == [6]  # numbers go on after a clear
