@@ -17,6 +17,7 @@ from pipeline.kafka.io import producer_config
 from tests.harness import DATA, Stack, codec, phone, unique, wait_for
 
 LATENCY_MS = 100
+JITTER_S = 0.1
 
 
 @pytest.fixture(autouse=True)
@@ -92,9 +93,10 @@ def test_a_providers_rate_limit_holds_with_calls_in_flight(stack: Stack) -> None
         for ms in got.values() for m in ms
     )  # fmt: skip
     assert len(times) == count
-    # In every one-second window the simulator never saw more than the limit (a few
-    # milliseconds of slack for the jitter between leaving the worker and arriving).
-    most = max(sum(1 for u in times[i:] if u < t + 1.0 - 0.02) for i, t in enumerate(times))
+    # In every one-second window the simulator never saw more than the limit, allowing
+    # 0.1 s of jitter between a call leaving the worker and its arrival being recorded
+    # (a call delayed on its way makes the window from it to a punctual one shorter).
+    most = max(sum(1 for u in times[i:] if u < t + 1.0 - JITTER_S) for i, t in enumerate(times))
     per_second = sorted(Counter(int(t) for t in times).values())
     print(f"\nfcm at {rate}/s: most in any 1 s window {most}; per second {per_second}")
     assert most <= rate, (most, per_second)
