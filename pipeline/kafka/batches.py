@@ -8,6 +8,10 @@
                   └─► settle              ... and acknowledged by the broker
                         └─► ack, in order  only now may Faust commit their offsets
 
+The send lanes run with a window (`Stage(window=N)`): the next batch is taken while
+earlier ones are still handled, each in a task of its own, at most N records in hand,
+and the batches are acknowledged in the order they were taken.
+
 A record whose effects the broker refused (or did not acknowledge within
 `HERALD_ACK_TIMEOUT`) goes to the dead letter topic with its original bytes; if
 even that fails, the worker stops rather than commit past it. A stage that raises
