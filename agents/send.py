@@ -10,7 +10,9 @@ where a crash left a call in doubt):
 3. call the providers (micro-batches where the provider has a batch API), only
    for dispatches this worker still owns, each call right after its ledger
    intent is on the broker (so an intent left behind by a crash names exactly
-   the calls that were in flight);
+   the calls that were in flight); up to `HERALD_SEND_CONCURRENCY` calls in
+   flight per lane, one at a time per recipient key, in arrival order, across
+   the lane's overlapping batches (`agents.calls`);
 4. act on each outcome: SENT; fall back to the next channel; RETRY later through
    the scheduler; or FAILED/DLQ with a dead letter; and wait for those records;
 5. only then record the outcome in the ledger (a ledger entry always means its
@@ -22,15 +24,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from agents.calls import Lane, Pending, start_calls
 from pipeline.domain import ledger
 from pipeline.domain import schedule as scheduler
-from pipeline.domain.breaker import CircuitState
 from pipeline.domain.followups import NextChannel, Outcome, follow_ups
 from pipeline.domain.ledger import Verdict
-from pipeline.domain.microbatch import group_for_batches
 from pipeline.domain.planning import render_dispatch
 from pipeline.domain.records import status_record
 from pipeline.domain.routing import lane_for
@@ -39,61 +39,54 @@ from pipeline.exceptions import ValidationError
 from pipeline.kafka import effects
 from pipeline.kafka.batches import Stage
 from pipeline.kafka.catalog import dispatch_topic
-from pipeline.providers.base import Provider
-from pipeline.providers.delivery import deliver, deliver_batch, message_for
 from pipeline.runtime import Runtime, in_event
 
 __all__ = [
-    "Pending",
     "act",
-    "call_one",
-    "call_providers",
     "conclude",
     "message_key_str",
     "prepare",
-    "record_intents",
     "render_next",
     "send",
     "send_batch",
 ]
 
 
-@dataclass
-class Pending:
-    """A dispatch that passed the ledger check and is about to be sent."""
-
-    event: Any
-    dispatch: dict[str, Any]
-    ledger_key: str
-    position: list[int]
-    in_doubt: bool = False
-
-    @property
-    def message(self) -> Any:
-        return self.event.message
-
-
 async def send(stream: Any, rt: Runtime, stage: Stage, channel: str) -> None:
     """Send each dispatch once through the channel's providers; report every state change."""
+    lane = Lane.of(rt)
 
     async def handle(events: list[Any]) -> None:
-        await send_batch(rt, events, stage.name, channel)
+        await send_batch(rt, events, stage.name, channel, lane)
 
-    await stage.run(stream, handle)
+    try:
+        await stage.run(stream, handle)
+    finally:
+        lane.runner.cancel()
 
 
-async def send_batch(rt: Runtime, events: list[Any], stage: str, channel: str) -> None:
-    done = await rt.each(events, stage, lambda event: prepare(rt, event, stage, channel))
-    prepared, keys = [], set()
-    for _event, p in done:  # the same attempt twice in one batch (an ingest replay): the
-        if p.ledger_key in keys:  # ledger cannot tell yet, the first one's intent comes later
-            rt.metrics.duplicates.labels(stage).inc()
-            continue
-        keys.add(p.ledger_key)
-        prepared.append(p)
-    if prepared:
-        results = await call_providers(rt, prepared, channel)
-        await conclude(rt, results, stage)
+async def send_batch(
+    rt: Runtime, events: list[Any], stage: str, channel: str, lane: Lane | None = None
+) -> None:
+    lane = lane or Lane.of(rt)
+    keys: set[str] = set()
+    try:
+        async with lane.turn:  # this lane's batches start their calls in arrival order
+            done = await rt.each(events, stage, lambda event: prepare(rt, event, stage, channel))
+            prepared = []
+            for _event, p in done:  # the same attempt twice in hand (an ingest replay): the
+                if p.ledger_key in lane.calling:  # ledger cannot tell yet, the first one's
+                    rt.metrics.duplicates.labels(stage).inc()  # intent comes later
+                    continue
+                keys.add(p.ledger_key)
+                lane.calling.add(p.ledger_key)
+                prepared.append(p)
+            if not prepared:
+                return
+            calls = await start_calls(rt, lane, prepared, channel)
+        await conclude(rt, await calls.outcomes(), stage)
+    finally:
+        lane.calling -= keys
 
 
 async def conclude(rt: Runtime, results: list[tuple[Pending, Outcome]], stage: str) -> None:
@@ -162,80 +155,6 @@ async def prepare(rt: Runtime, event: Any, stage: str, channel: str) -> Pending 
         stage,
     )  # fmt: skip
     return Pending(event, dispatch, key, position, in_doubt=verdict.in_doubt)
-
-
-async def call_providers(
-    rt: Runtime, prepared: list[Pending], channel: str
-) -> list[tuple[Pending, Outcome]]:
-    """The outcome of each dispatch called for: in micro-batches where the provider has a
-    batch API. Once a rebalance starts no new call is made; the rest is handed back.
-
-    Each call waits for its rate budget first, then records its intent, then goes out:
-    the window in which a crash leaves a call in doubt is the call itself.
-    """
-    results: list[tuple[Pending, Outcome]] = []
-    providers = rt.providers.get(channel, [])
-    primary: Provider | None = next(
-        (p for p in providers if rt.breakers[p.name].state is CircuitState.CLOSED), None
-    )
-    singles = prepared
-    if primary is not None and primary.supports_batch and len(prepared) > 1:
-        batch_api, singles = primary, []
-        groups = group_for_batches(
-            prepared, address=lambda p: p.dispatch["to"],
-            batchable=lambda p: batch_api.batchable(message_for(p.dispatch)),
-        )  # fmt: skip
-        for group in groups:
-            if len(group) < 2:
-                singles += group
-                continue
-            if rt.ownership.rebalancing:
-                return results
-            for p in group:  # each message takes from its own partition's budget
-                with in_event(p.event):
-                    await rt.budgets.take(primary.name, p.message.partition)
-            await record_intents(rt, group)
-            outcomes = await deliver_batch(
-                [p.dispatch for p in group], primary, rt.breakers[primary.name], rt.metrics
-            )
-            if outcomes is None:  # split: one by one isolates a bad address
-                singles += group
-            else:
-                results += zip(group, outcomes, strict=True)
-    for p in singles:
-        if rt.ownership.rebalancing:
-            return results
-        results.append((p, await call_one(rt, p, providers)))
-    return results
-
-
-async def call_one(rt: Runtime, p: Pending, providers: Sequence[Provider]) -> Outcome:
-    """One dispatch through the channel's providers (failover while a circuit is open)."""
-    first = next((q.name for q in providers if rt.breakers[q.name].would_allow()), None)
-    if first is not None:  # the budget of the provider it will most likely use, before
-        with in_event(p.event):  # the intent: a crash while waiting leaves nothing in doubt
-            await rt.budgets.take(first, p.message.partition)
-    await record_intents(rt, [p])
-
-    async def acquire(provider: str) -> None:
-        if provider != first:  # failed over to another provider: its budget now
-            with in_event(p.event):
-                await rt.budgets.take(provider, p.message.partition)
-
-    return await deliver(p.dispatch, providers, rt.breakers, rt.metrics, acquire)
-
-
-async def record_intents(rt: Runtime, pending: list[Pending]) -> None:
-    """The ledger intent of each call about to be made, acknowledged by the broker.
-
-    After a crash, an entry still *calling* names a call that was in flight: the next
-    owner treats it as in doubt. A resend keeps the intent it found.
-    """
-    for p in pending:
-        if not p.in_doubt:
-            with in_event(p.event):
-                rt.tables.send_ledger[p.ledger_key] = ledger.intent(p.position)
-    await effects.flush(rt.settings.ack_timeout_s)
 
 
 async def act(rt: Runtime, p: Pending, stage: str, outcome: Outcome) -> dict[str, Any]:

@@ -155,9 +155,9 @@ def wire(
 
     def agent(
         name: str, topic: str, fn: Callable[..., Awaitable[None]], *, writes: tuple[str, ...],
-        uses: tuple[str, ...] = (), family: str = "", **kw: Any,
+        uses: tuple[str, ...] = (), family: str = "", window: int = 0, **kw: Any,
     ) -> None:  # fmt: skip
-        bound = partial(fn, rt=runtime, stage=runtime.stage(name), **kw)
+        bound = partial(fn, rt=runtime, stage=runtime.stage(name, window=window), **kw)
 
         async def run(stream: Any) -> None:
             await bound(stream)
@@ -178,6 +178,8 @@ def wire(
     for (channel, lane), topic in dispatch_names.items():
         agent(f"send-{channel}-{lane}", topic, send, channel=channel,
               family="send-<channel>-<lane>",
+              # batches overlap: up to this many records (calls) in flight per lane
+              window=settings.send_concurrency,
               writes=(names.STATUS, names.SCHEDULER, *lanes, names.DLQ),
               uses=("send-ledger", "rate-windows"))  # fmt: skip
     agent("scheduler", names.SCHEDULER, schedule_agent, writes=(names.DLQ,), uses=("schedule",))

@@ -97,8 +97,9 @@ class Runtime:
                 return sink
         raise KeyError(topic)
 
-    def stage(self, name: str, *, batch_max: int | None = None) -> Stage:
-        """The batch loop of stage `name` (dead letters go through this runtime)."""
+    def stage(self, name: str, *, batch_max: int | None = None, window: int = 0) -> Stage:
+        """The batch loop of stage `name` (dead letters go through this runtime); with a
+        `window`, batches overlap up to that many records in hand (`Stage`)."""
 
         async def dead_letter(event: Any, reason: str, error: str) -> None:
             with in_event(event):
@@ -108,7 +109,7 @@ class Runtime:
         s = self.settings
         return Stage(
             name, self.ownership, dead_letter, batch_max=batch_max or s.batch_max,
-            window_s=s.batch_window_s, ack_timeout_s=s.ack_timeout_s,
+            window_s=s.batch_window_s, ack_timeout_s=s.ack_timeout_s, window=window,
         )  # fmt: skip
 
     async def each(

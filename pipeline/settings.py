@@ -73,6 +73,9 @@ class Settings:
     # most this long for a batch to fill (a lone message waits no longer than that).
     batch_max: int = _field("HERALD_BATCH_MAX", 100)
     batch_window_s: float = _field("HERALD_BATCH_WINDOW", 0.02)
+    # Provider calls in flight per send lane (one at a time per recipient key, in order);
+    # a send lane also takes up to this many records per batch.
+    send_concurrency: int = _field("HERALD_SEND_CONCURRENCY", 256)
     # How long a stage waits for the broker to acknowledge what a batch produced before
     # it gives the batch up (dead letter) or, failing that, stops the worker.
     ack_timeout_s: float = _field("HERALD_ACK_TIMEOUT", 120.0)

@@ -8,6 +8,10 @@
                   └─► settle              ... and acknowledged by the broker
                         └─► ack, in order  only now may Faust commit their offsets
 
+The send lanes run with a window (`Stage(window=N)`): the next batch is taken while
+earlier ones are still handled, each in a task of its own, at most N records in hand,
+and the batches are acknowledged in the order they were taken.
+
 A record whose effects the broker refused (or did not acknowledge within
 `HERALD_ACK_TIMEOUT`) goes to the dead letter topic with its original bytes; if
 even that fails, the worker stops rather than commit past it. A stage that raises
@@ -29,6 +33,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -88,14 +93,21 @@ class Ownership:
         later waits for it. Inside, never wait for a rebalance (that would deadlock);
         long work checks `rebalancing` and stops early, handing the rest back.
         """
-        self.in_flight += 1
-        self._idle.clear()
+        self.begin()
         try:
             yield
         finally:
-            self.in_flight -= 1
-            if self.in_flight == 0:
-                self._idle.set()
+            self.end()
+
+    def begin(self) -> None:
+        """`working()` entered without an await (a batch handed to a task of its own)."""
+        self.in_flight += 1
+        self._idle.clear()
+
+    def end(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait (at most `timeout_s`) for the batches in hand; False if some are still out."""
@@ -119,6 +131,14 @@ class Stage:
 
     `dead_letter(event, reason, error)` produces the event's dead letter (its
     future joins the batch's effects like every other produce).
+
+    With a `window` (the send lanes: records in flight), the next batch is taken
+    while earlier ones are still handled, each in a task of its own, as long as the
+    records in hand stay within the window (memory bounded; a full window is the
+    lane's back-pressure). Acknowledgements keep the batches' order: a batch is
+    acknowledged once all of its records finished and every earlier batch was
+    acknowledged, so no offset is ever committed past unfinished work. Without a
+    window (0), one batch at a time.
     """
 
     def __init__(
@@ -130,6 +150,7 @@ class Stage:
         batch_max: int,
         window_s: float,
         ack_timeout_s: float,
+        window: int = 0,
     ) -> None:
         self.name = name
         self.ownership = ownership
@@ -137,9 +158,14 @@ class Stage:
         self.batch_max = batch_max
         self.window_s = window_s
         self.ack_timeout_s = ack_timeout_s
+        self.window = window
+        self.open = 0  # records in batches being handled (with a window)
 
     async def run(self, stream: Any, handle: Handler) -> None:
         """Handle `stream` batch by batch until the agent stops."""
+        if self.window > 0:
+            await self._run_overlapping(stream, handle)
+            return
         async for batch in stream.noack_take(self.batch_max, within=self.window_s):
             events = await self.ownership.keep(batch)
             if events:
@@ -147,9 +173,16 @@ class Stage:
 
     async def process(self, stream: Any, events: list[Any], handle: Handler) -> None:
         """Handle one batch, wait for its effects, then acknowledge what is still ours."""
-        effects = Effects()
         # No await between the caller's keep() and here: a rebalance waits for this.
-        async with self.ownership.working():
+        self.ownership.begin()
+        if await self._handle(events, handle, _Working(self.ownership)):
+            for event in await self.ownership.keep(events):
+                await stream.ack(event)
+
+    async def _handle(self, events: list[Any], handle: Handler, working: _Working) -> bool:
+        """Handle and settle one batch inside `working`; False if the worker stops."""
+        effects = Effects()
+        try:
             with effects.collecting():
                 try:
                     await handle(events)
@@ -159,9 +192,64 @@ class Stage:
                         await self.dead_letter(event, "internal-error", describe(exc))
                 failures = await effects.settle(self.ack_timeout_s)
                 if failures and not await self._recover(effects, failures):
-                    return  # the worker stops; nothing of this batch is acknowledged
-        for event in await self.ownership.keep(events):
-            await stream.ack(event)
+                    return False  # the worker stops; nothing of this batch is acknowledged
+        finally:
+            working.end()
+        return True
+
+    async def _run_overlapping(self, stream: Any, handle: Handler) -> None:
+        """Batches handled side by side within the window, acknowledged in their order."""
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[None]] = set()
+        room = asyncio.Event()
+        previous: asyncio.Future[bool] | None = None
+        try:
+            async for batch in stream.noack_take(self.batch_max, within=self.window_s):
+                while self.open and self.open + len(batch) > self.window:
+                    room.clear()  # the window is full: this lane waits (back-pressure)
+                    await room.wait()
+                events = await self.ownership.keep(batch)
+                if not events:
+                    continue
+                self.ownership.begin()  # no await since keep(): a rebalance waits for it
+                working, turn = _Working(self.ownership), loop.create_future()
+                self.open += len(events)
+                task = loop.create_task(
+                    self._process_in_turn(stream, events, handle, working, previous, turn)
+                )
+                previous = turn
+                tasks.add(task)
+                task.add_done_callback(
+                    partial(self._finished, tasks, room, len(events), working, turn)
+                )
+            if tasks:  # the stream ended (tests): let the batches in hand finish
+                await asyncio.wait(set(tasks))
+        finally:
+            for task in list(tasks):  # the agent stops: nothing of these is acknowledged
+                task.cancel()
+
+    def _finished(
+        self, tasks: set[asyncio.Task[None]], room: asyncio.Event, n: int, working: _Working,
+        turn: asyncio.Future[bool], task: asyncio.Task[None],
+    ) -> None:  # fmt: skip
+        tasks.discard(task)
+        working.end()  # a task cancelled before it ran never ended its working()
+        if not turn.done():
+            turn.set_result(False)
+        self.open -= n
+        room.set()
+
+    async def _process_in_turn(
+        self, stream: Any, events: list[Any], handle: Handler, working: _Working,
+        previous: asyncio.Future[bool] | None, turn: asyncio.Future[bool],
+    ) -> None:  # fmt: skip
+        ok = await self._handle(events, handle, working)
+        if previous is not None:
+            ok = await previous and ok  # the earlier batches first
+        if ok:
+            for event in await self.ownership.keep(events):
+                await stream.ack(event)
+        turn.set_result(ok)
 
     async def _recover(self, effects: Effects, failures: list[Failure]) -> bool:
         """Dead-letter the records whose effects were refused; stop the worker if that fails."""
@@ -178,6 +266,19 @@ class Stage:
             orphans = again
         await self.ownership.give_up(orphans[0].error)
         return False
+
+
+class _Working:
+    """One batch's hold on `Ownership.working()`, released exactly once."""
+
+    def __init__(self, ownership: Ownership) -> None:
+        self.ownership = ownership
+        self.held = True
+
+    def end(self) -> None:
+        if self.held:
+            self.held = False
+            self.ownership.end()
 
 
 def describe(exc: BaseException) -> str:

@@ -28,7 +28,7 @@ from faust.streams import current_event
 
 from pipeline.exceptions import NotAcknowledged
 
-__all__ = ["Effects", "Failure", "TrackedTable", "current", "flush", "track"]
+__all__ = ["Effects", "Failure", "TrackedTable", "branch", "current", "flush", "track"]
 
 _COLLECTING: ContextVar[Effects | None] = ContextVar("herald_effects", default=None)
 
@@ -72,6 +72,26 @@ class Effects:
             elif fut.exception() is not None:
                 failures.append(Failure(event, fut.exception()))  # type: ignore[arg-type]
         return failures
+
+
+@contextmanager
+def branch() -> Iterator[Effects]:
+    """The effects of one of a batch's concurrent tasks (a provider call in flight).
+
+    Inside, `flush()` waits for this task's own records only: with one shared
+    collector, a task's flush could take another task's pending intent and return
+    before its own was acknowledged. On exit, what is left joins the batch's effects.
+    Enter it inside the task (a task has its own copy of the context).
+    """
+    parent = _COLLECTING.get()
+    mine = Effects()
+    token = _COLLECTING.set(mine)
+    try:
+        yield mine
+    finally:
+        _COLLECTING.reset(token)
+        if parent is not None:
+            parent.pending.extend(mine.pending)
 
 
 def current() -> Effects | None:

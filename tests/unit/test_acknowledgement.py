@@ -252,3 +252,92 @@ async def test_a_call_that_outlives_the_drain_is_left_in_doubt() -> None:
     async with ownership.working():
         assert not await ownership.drain(0.01)
     assert ownership.in_flight == 0 and await ownership.drain(0.01)
+
+
+# ------------------------------------------- overlapping batches (a send lane's window)
+
+
+def windowed_stage(app: FakeApp, window: int) -> Stage:
+    async def dead_letter(event: Ev, reason: str, error: str) -> None:
+        raise AssertionError(f"dead letter {reason}: {error}")
+
+    return Stage("test", Ownership(app, poll_s=0.01), dead_letter, batch_max=10,
+                 window_s=0.01, ack_timeout_s=0.5, window=window)  # fmt: skip
+
+
+async def test_overlapping_batches_are_acknowledged_in_their_order() -> None:
+    app = FakeApp(strict=True)
+    stream = FakeStream([[Ev(Msg(0)), Ev(Msg(1))], [Ev(Msg(2))], [Ev(Msg(3))]])
+    finished: list[int] = []
+    delays = {0: 0.2, 2: 0.0, 3: 0.05}  # the first batch is the slowest
+
+    async def handle(events: list[Ev]) -> None:
+        await asyncio.sleep(delays[events[0].message.offset])
+        effects.track(resolved())
+        finished.append(events[0].message.offset)
+
+    stage = windowed_stage(app, window=10)
+    await stage.run(stream, handle)
+    assert finished == [2, 3, 0]  # handled side by side, the later ones first ...
+    assert stream.acked == [0, 1, 2, 3]  # ... but acknowledged only in order
+    assert stage.open == 0 and stage.ownership.in_flight == 0
+
+
+async def test_the_window_bounds_the_records_in_hand() -> None:
+    app = FakeApp(strict=True)
+    stream = FakeStream([[Ev(Msg(2 * i)), Ev(Msg(2 * i + 1))] for i in range(6)])
+    peak, open_now = 0, 0
+
+    async def handle(events: list[Ev]) -> None:
+        nonlocal peak, open_now
+        open_now += len(events)
+        peak = max(peak, open_now)
+        await asyncio.sleep(0.02)
+        open_now -= len(events)
+
+    await windowed_stage(app, window=4).run(stream, handle)
+    assert peak == 4  # two batches of two at a time, never three
+    assert stream.acked == list(range(12))
+
+
+async def test_a_batch_that_stops_the_worker_stops_the_later_acknowledgements() -> None:
+    app = FakeApp()
+    stream = FakeStream([[Ev(Msg(0))], [Ev(Msg(1))]])
+
+    async def handle(events: list[Ev]) -> None:
+        if events[0].message.offset == 0:
+            effects.track(resolved(error=RuntimeError("broker down")))
+
+    async def dead_letter(event: Ev, reason: str, error: str) -> None:
+        effects.track(resolved(error=RuntimeError("dlq down")))
+
+    stage = Stage("test", Ownership(app, poll_s=0.01), dead_letter, batch_max=10,
+                  window_s=0.01, ack_timeout_s=0.5, window=10)  # fmt: skip
+    await stage.run(stream, handle)
+    assert app.crashed and stream.acked == []  # offset 1 finished, but 0 never did
+
+
+async def test_a_stopped_lane_acknowledges_nothing_in_flight() -> None:
+    app = FakeApp(strict=True)
+    started = asyncio.Event()
+
+    class EndlessStream(FakeStream):
+        async def noack_take(self, max_: int, within: float) -> AsyncIterator[list[Ev]]:
+            yield [Ev(Msg(0))]
+            await asyncio.sleep(3600)
+            yield []
+
+    stream = EndlessStream([])
+
+    async def handle(events: list[Ev]) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    stage = windowed_stage(app, window=10)
+    running = asyncio.create_task(stage.run(stream, handle))
+    await started.wait()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    await asyncio.sleep(0)
+    assert stream.acked == [] and stage.ownership.in_flight == 0 and stage.open == 0
