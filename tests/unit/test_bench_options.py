@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -63,7 +62,7 @@ def test_rate_limits_raised_covers_every_simulated_provider() -> None:
     assert rate_limits("default") == Settings.from_env({}).rate_limits
 
 
-def test_the_report_renders_a_run_where_every_phase_failed(tmp_path: Path) -> None:
+def test_the_report_renders_a_run_where_every_phase_failed() -> None:
     text = render_report({"args": {"mix": "email=100"}, "errors": ["setup: broken"]})
     assert "## Errors" in text and "setup: broken" in text
 
