@@ -125,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "errors": [],
     }
     stack: Stack | None = None
+    pids: dict[str, int | None] = {}
     previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     log(f"HERALD_HOME={home}, broker on 127.0.0.1:{settings.kafka_port}")
     try:
@@ -144,23 +145,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         log("pipeline: starting the simulator and one worker")
         stack.start("simulator")
         stack.start("worker")
-        pids = {
+        pids |= {
             "worker": stack.procs["worker"].pid,
             "simulator": stack.procs["simulator"].pid,
             "broker": broker.running_pid(settings),
         }
         measure_pipeline(res, stack, bootstrap, codec, run, pids, args)
-
-        # 3. Memory, while everything still runs.
-        res["memory"] = {
-            ("broker JVM" if name == "broker" else name): proc_status(pid)
-            for name, pid in pids.items()
-        }
     except (BenchError, KafkaException, AssertionError, OSError) as exc:
         res["errors"].append(f"setup: {type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
         res["errors"].append("interrupted")
     finally:
+        # 3. Memory, while everything still runs (also after a failed or interrupted phase).
+        res["memory"] = {
+            ("broker JVM" if name == "broker" else name): proc_status(pid)
+            for name, pid in pids.items()
+        }
         log("stopping the worker, the simulator and the broker")
         if stack is not None:
             stack.stop("worker")  # first, so it never calls a stopped simulator
@@ -169,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
         if not args.keep:
             shutil.rmtree(broker.paths(settings).data, ignore_errors=True)
-            shutil.rmtree(home / "worker", ignore_errors=True)
+            for name in ("worker", *(f"worker-{i}" for i in range(2, args.workers + 1))):
+                shutil.rmtree(home / name, ignore_errors=True)
 
     res["machine"]["loadavg_end"] = list(os.getloadavg())
     res["logs"] = {

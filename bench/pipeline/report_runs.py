@@ -108,8 +108,9 @@ def render_pipeline(res: dict[str, Any]) -> list[str]:
         mem = bl.get("worker_memory_after") or {}
         out += [
             "",
-            f"Backlog: {fmt(bl['records'])} requests produced at once (after the HTTP runs' "
-            f"requests), worker idle after {fmt(bl['drained_s'], 1)} s; worker RSS then "
+            f"Backlog: {fmt(bl['records'])} requests produced at once"
+            f"{' (behind the HTTP requests)' if http else ''}, worker idle after "
+            f"{fmt(bl['drained_s'], 1)} s; worker RSS then "
             f"{fmt(mem.get('VmRSS'), 1)} MB, peak so far {fmt(mem.get('VmHWM'), 1)} MB.",
         ]
     return out
