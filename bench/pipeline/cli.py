@@ -23,6 +23,7 @@ from confluent_kafka import KafkaException
 from bench.common import sigterm_as_interrupt
 from bench.pipeline.machine import log_issues, machine_info
 from bench.pipeline.measure import BenchError, log, proc_status
+from bench.pipeline.mix import parse_mix, rate_limits
 from bench.pipeline.raw import measure_raw
 from bench.pipeline.records import build_requests
 from bench.pipeline.report import render_report
@@ -35,7 +36,17 @@ from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.settings import PROJECT_ROOT, Settings
 
-__all__ = ["bench_settings", "main", "parse_args"]
+__all__ = ["DEFAULTS", "bench_settings", "main", "parse_args"]
+
+# (option, full run, --quick): --quick must finish in under 3 minutes on 2 cores.
+DEFAULTS = (
+    ("records", 5000, 600),
+    ("raw_records", 200_000, 30_000),
+    ("loads", "200,1000", "50,200"),
+    ("load_seconds", 10.0, 2.0),
+    ("http_seconds", 10.0, 2.0),
+    ("backlog", 100_000, 500),
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -44,10 +55,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=sys.modules["bench.pipeline"].__doc__,  # the package docstring: the usage
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--records", type=int, default=5000, help="pipeline throughput run")
-    p.add_argument("--raw-records", type=int, default=200_000, help="raw Kafka runs")
-    p.add_argument("--latency-records", type=int, default=200)
-    p.add_argument("--latency-rate", type=float, default=20.0, help="records/s")
+    p.add_argument("--quick", action="store_true", help="small counts: under 3 minutes")
+    p.add_argument("--records", type=int, help="throughput runs (default 5000; quick 600)")
+    p.add_argument("--raw-records", type=int, help="raw Kafka runs (200000; quick 30000)")
+    p.add_argument("--mix", default="email=100", help="channel weights: email=70,sms=15,...")
+    p.add_argument("--provider-latency-ms", type=int, default=0, help="simulator latencyMs")
+    p.add_argument("--rate-limits", default="raised", help="raised | default | provider=rate,...")
+    p.add_argument("--loads", help="offered loads, records/s (200,1000; quick 50,200)")
+    p.add_argument("--load-seconds", type=float, help="seconds per offered load (10; quick 2)")
+    p.add_argument("--http-rate", type=float, default=1000.0, help="HTTP req/s offered")
+    p.add_argument("--http-seconds", type=float, help="seconds per HTTP run (10; quick 2; 0: none)")
+    p.add_argument("--http-connections", type=int, default=50)
+    p.add_argument("--backlog", type=int, help="backlog for the RSS reading (100000; quick 500)")
+    p.add_argument("--workers", type=int, default=2, help="the last throughput run's workers")
     p.add_argument("--warmup", type=int, default=50, help="pipeline records before timing")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per phase")
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
@@ -56,7 +76,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="keep broker data and worker state (logs are always kept)",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name, full, quick in DEFAULTS:
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    try:
+        args.mix_weights = parse_mix(args.mix)
+        args.load_rates = [float(x) for x in str(args.loads).split(",") if x.strip()]
+    except (BenchError, ValueError) as exc:
+        p.error(str(exc))
+    return args
 
 
 def bench_settings(home: Path) -> Settings:
@@ -90,13 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine_info(settings),
         "record_bytes": len(sample.value),
         "key_bytes": len(sample.key),
-        "latency_rate": args.latency_rate,
         "raw": {},
         "pipeline": {},
         "memory": {},
         "errors": [],
     }
     stack: Stack | None = None
+    pids: dict[str, int | None] = {}
     previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     log(f"HERALD_HOME={home}, broker on 127.0.0.1:{settings.kafka_port}")
     try:
@@ -109,28 +138,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         measure_raw(res, bootstrap, run, sample.value, args)
 
         # 2. The pipeline.
-        stack = Stack(pipeline_env(home, bootstrap), home)
+        # The tenant quota off: the HTTP runs measure the door, not the quota's 429s.
+        extra = {"HERALD_RATE_LIMITS": rate_limits(args.rate_limits), "HERALD_TENANT_RATE": "0"}
+        res["worker_env"] = extra
+        stack = Stack(pipeline_env(home, bootstrap, extra), home)
         log("pipeline: starting the simulator and one worker")
         stack.start("simulator")
         stack.start("worker")
-        pids = {
+        pids |= {
             "worker": stack.procs["worker"].pid,
             "simulator": stack.procs["simulator"].pid,
             "broker": broker.running_pid(settings),
         }
         measure_pipeline(res, stack, bootstrap, codec, run, pids, args)
-
-        # 3. Memory, while everything still runs.
-        res["memory"] = {
-            "worker": proc_status(pids["worker"]),
-            "simulator": proc_status(pids["simulator"]),
-            "broker JVM": proc_status(pids["broker"]),
-        }
     except (BenchError, KafkaException, AssertionError, OSError) as exc:
         res["errors"].append(f"setup: {type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
         res["errors"].append("interrupted")
     finally:
+        # 3. Memory, while everything still runs (also after a failed or interrupted phase).
+        res["memory"] = {
+            ("broker JVM" if name == "broker" else name): proc_status(pid)
+            for name, pid in pids.items()
+        }
         log("stopping the worker, the simulator and the broker")
         if stack is not None:
             stack.stop("worker")  # first, so it never calls a stopped simulator
@@ -139,10 +169,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
         if not args.keep:
             shutil.rmtree(broker.paths(settings).data, ignore_errors=True)
-            shutil.rmtree(home / "worker", ignore_errors=True)
+            for name in ("worker", *(f"worker-{i}" for i in range(2, args.workers + 1))):
+                shutil.rmtree(home / name, ignore_errors=True)
 
     res["machine"]["loadavg_end"] = list(os.getloadavg())
-    res["logs"] = {name: log_issues(home / f"{name}.log") for name in ("worker", "simulator")}
+    res["logs"] = {
+        name: log_issues(home / f"{name}.log")
+        for name in ("simulator", "worker", *(f"worker-{i}" for i in range(2, args.workers + 1)))
+    }
     res["ratios"] = ratios(res["pipeline"], res["raw"])
     res["wall_seconds"] = time.monotonic() - started
     report = render_report(res)

@@ -16,6 +16,7 @@ from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.pipeline.measure import BenchError
+from bench.pipeline.mix import channel_sequence, recipient_fields
 from pipeline.kafka.codecs import AvroCodec
 
 __all__ = [
@@ -70,21 +71,23 @@ def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float) ->
     wait_topic_ready(bootstrap, topic, partitions, timeout)
 
 
-def request_record(user_id: str, message_id: str) -> dict[str, Any]:
-    """A request the pipeline accepts and sends by email (template, data, recipient all
+def request_record(
+    user_id: str, message_id: str, channel: str = "email", i: int = 0
+) -> dict[str, Any]:
+    """A request the pipeline accepts and sends on `channel` (template, data, recipient all
     valid), with an explicit messageId so its status records can be followed."""
     return {
         "messageId": message_id,
         "tenant": TENANT,
         "recipient": {
             "userId": user_id,
-            "email": f"{user_id}@example.com",
-            **dict.fromkeys(("phone", "whatsapp", "pushTokens", "locale", "timezone")),
+            **recipient_fields(channel, user_id, i),
+            **dict.fromkeys(("locale", "timezone")),
         },
         "template": TEMPLATE,
         "data": dict(DATA),
         "priority": "standard",
-        "channels": None,
+        "channels": [channel],
         "mode": None,
         "sendAt": None,
         "webhookUrl": None,
@@ -101,14 +104,18 @@ class Request:
     message_id: str
 
 
-def build_requests(codec: AvroCodec, run: str, label: str, n: int) -> list[Request]:
-    """`n` requests, encoded before any timing starts; user and message ids are unique per
-    run and label, so no run ever sees another's statuses."""
+def build_requests(
+    codec: AvroCodec, run: str, label: str, n: int, mix: dict[str, int] | None = None
+) -> list[Request]:
+    """`n` requests in the channel `mix` (email only by default), encoded before any
+    timing starts; user and message ids are unique per run and label, so no run ever sees
+    another's statuses."""
     out = []
-    for i in range(n):
+    for i, channel in enumerate(channel_sequence(mix or {"email": 1}, n)):
         user_id = f"u-{run}-{label}-{i:06d}"
         message_id = f"bench-{run}-{label}-{i:06d}"
-        value = codec.encode("NotificationRequest", request_record(user_id, message_id), check=True)
+        record = request_record(user_id, message_id, channel, i)
+        value = codec.encode("NotificationRequest", record, check=True)
         out.append(Request(f"{TENANT}:{user_id}".encode(), value, message_id))
     return out
 

@@ -7,15 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bench.pipeline.report_runs import fmt as _fmt
+from bench.pipeline.report_runs import render_pipeline
+
 __all__ = ["render_report"]
-
-
-def _fmt(value: Any, digits: int = 0) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _load(values: Sequence[float] | None) -> str:
@@ -27,7 +22,6 @@ def render_report(res: dict[str, Any]) -> str:
     m = res.get("machine", {})
     pk = m.get("packages", {})
     raw = res.get("raw", {})
-    pipe = res.get("pipeline", {})
     out = [
         f"# Herald pipeline benchmark, {res.get('timestamp')}",
         "",
@@ -58,63 +52,9 @@ def render_report(res: dict[str, Any]) -> str:
             )
         else:
             out.append(f"| {title} | n/a | n/a | n/a | n/a |")
-    out += [
-        "",
-        "## Pipeline (simulator + one worker; produce -> SENT status)",
-        "",
-        "| run | records | SENT | records/s | p50 ms | p95 ms | p99 ms | max ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, title in (
-        ("throughput", "throughput (as fast as possible)"),
-        ("latency", f"latency ({_fmt(res.get('latency_rate'))}/s)"),
-    ):
-        r = pipe.get(name)
-        if not r:
-            out.append(f"| {title} | n/a | n/a | n/a | n/a | n/a | n/a | n/a |")
-            continue
-        lat = r["latency_ms"]
-        out.append(
-            f"| {title} | {_fmt(r['records'])} | {_fmt(r['sent'])} | {_fmt(r['records_per_s'])} "
-            f"| {_fmt(lat['p50'])} | {_fmt(lat['p95'])} | {_fmt(lat['p99'])} | {_fmt(lat['max'])} |"
-        )
-    hop_rows = []
-    for name in ("throughput", "latency"):
-        r = pipe.get(name)
-        if r:
-            for hop, s in r["hops_ms"].items():
-                hop_rows.append(
-                    f"| {name} | {hop} | {_fmt(s['p50'])} | {_fmt(s['p95'])} | {_fmt(s['p99'])} |"
-                )
-    if hop_rows:
-        out += [
-            "",
-            "Per hop (status record timestamps):",
-            "",
-            "| run | hop | p50 ms | p95 ms | p99 ms |",
-            "|---|---|---:|---:|---:|",
-            *hop_rows,
-        ]
-    tp = pipe.get("throughput")
-    if tp:
-        out += [
-            "",
-            f"Throughput run timeline (s after the first produce): all produced "
-            f"{_fmt(tp['produce_seconds'], 2)}, first SENT {_fmt(tp['first_sent_after_s'], 2)}, "
-            f"all PENDING (ingest done) {_fmt(tp['all_pending_after_s'], 2)}, last SENT "
-            f"{_fmt(tp['first_produce_to_last_sent_s'], 2)}; longest gap between SENT records "
-            f"{_fmt(tp['longest_gap_between_sent_ms'])} ms. The worker then took "
-            f"{_fmt(pipe.get('backlog_drain_s'), 1)} s more to commit its whole backlog "
-            "(the latency run starts after that).",
-        ]
-    cpu = pipe.get("throughput_cpu")
-    if cpu:
-        out += [
-            "",
-            "CPU during the throughput run (CPU seconds / wall seconds; 1.0 = one core busy): "
-            + ", ".join(f"{k} {_fmt(v.get('utilisation'), 2)}" for k, v in cpu.items()),
-        ]
+    out += render_pipeline(res)
     rt = res.get("ratios", {})
+    pipe_workers = (res.get("pipeline", {}).get("throughput_workers") or {}).get("workers")
     out += [
         "",
         "## Ratios (pipeline throughput / raw limit)",
@@ -124,6 +64,8 @@ def render_report(res: dict[str, Any]) -> str:
         f"| pipeline / confluent produce | {_fmt(rt.get('pipeline_over_raw_produce'), 4)} |",
         f"| pipeline / confluent consume | {_fmt(rt.get('pipeline_over_raw_consume'), 4)} |",
         f"| pipeline / aiokafka produce | {_fmt(rt.get('pipeline_over_aiokafka_produce'), 4)} |",
+        f"| pipeline, {_fmt(pipe_workers)} workers / confluent produce | "
+        f"{_fmt(rt.get('pipeline_workers_over_raw_produce'), 4)} |",
         "",
         "## Memory",
         "",

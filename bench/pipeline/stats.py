@@ -69,7 +69,7 @@ def pipeline_stats(track: Tracking) -> dict[str, Any]:
 def ratios(pipeline: dict[str, Any], raw: dict[str, Any]) -> dict[str, float | None]:
     """The pipeline's throughput records/s over each raw run's; None where one is missing."""
     tput = (pipeline.get("throughput") or {}).get("records_per_s")
-    return {
+    out = {
         name: ratio(tput, (raw.get(run) or {}).get("records_per_s"))
         for name, run in (
             ("pipeline_over_raw_produce", "confluent_produce"),
@@ -77,3 +77,8 @@ def ratios(pipeline: dict[str, Any], raw: dict[str, Any]) -> dict[str, float | N
             ("pipeline_over_aiokafka_produce", "aiokafka_produce"),
         )
     }
+    more = (pipeline.get("throughput_workers") or {}).get("records_per_s")
+    out["pipeline_workers_over_raw_produce"] = ratio(
+        more, (raw.get("confluent_produce") or {}).get("records_per_s")
+    )
+    return out
