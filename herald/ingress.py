@@ -69,6 +69,7 @@ def build_door(settings: Settings, session: aiohttp.ClientSession) -> IngressDoo
 class RunningIngress:
     door: IngressDoor
     port: int
+    view: asyncio.Task[None]  # the preferences view's reader: the ingress stops if it dies
 
 
 @asynccontextmanager
@@ -88,7 +89,7 @@ async def serving(settings: Settings, port: int | None = None) -> AsyncIterator[
         site = web.TCPSite(runner, settings.http_host, settings.http_port if port is None else port)
         await site.start()
         bound = runner.addresses[0][1]
-        yield RunningIngress(door, int(bound))
+        yield RunningIngress(door, int(bound), view)
     finally:
         view.cancel()
         with suppress(asyncio.CancelledError, Exception):
@@ -105,7 +106,11 @@ async def _main(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with serving(settings) as running:
         log.info("ingress.serving", port=running.port, worker=settings.worker_base_url)
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({stopping, running.view}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if running.view.done():  # consent answers would go stale: stop, loudly
+            raise ConfigError(f"the preferences view stopped: {running.view.exception()!r}")
 
 
 def run_ingress(settings: Settings) -> None:

@@ -77,8 +77,12 @@ class PreferencesView:
         )  # fmt: skip
         await consumer.start()
         try:
-            await consumer.topics()  # fetches the metadata partitions_for_topic reads
-            partitions = consumer.partitions_for_topic(self.topic) or set()
+            # An assigned consumer has no subscription, so its own metadata does not
+            # cover the topic: ask the cluster for everything.
+            metadata = await consumer._client.fetch_all_metadata()
+            partitions = metadata.partitions_for_topic(self.topic)
+            if not partitions:
+                raise RuntimeError(f"topic {self.topic} not found (run `herald topics apply`)")
             tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
