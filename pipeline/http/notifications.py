@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from pipeline.domain.compliance import split_by_consent
-from pipeline.domain.idempotency import Seen, fingerprint
+from pipeline.domain.idempotency import FINGERPRINT_RE, Seen, fingerprint
 from pipeline.domain.ids import (
     message_id_for_idempotency_key,
     new_message_id,
@@ -131,8 +131,9 @@ async def get_reservation(ctx: Context, call: Call) -> web.Response:
     ingress asks the worker, whose copy of the idempotency table this reads)."""
     message_id = call.request.match_info["messageId"]
     body = call.request.query.get("fingerprint", "")
-    if not body:
-        raise ValidationError("the query parameter fingerprint is required")
+    if not FINGERPRINT_RE.match(body):
+        why = "must be a SHA-256 in hex"
+        raise ValidationError(f"fingerprint {why}", [{"field": "fingerprint", "message": why}])
     seen = await ctx.door.reserved(
         call.request.headers.get("Authorization", ""), call.caller.tenant, message_id, body
     )

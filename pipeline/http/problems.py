@@ -151,6 +151,7 @@ NOT_READY = ProblemKind(503, "Not ready", "the worker is joining its group or re
 WORKER_UNAVAILABLE = ProblemKind(
     503, "Worker unavailable",
     "the ingress could not reach the worker that holds the message's state (HERALD_WORKER_URL)",
+    uri="urn:herald:problem:worker-unavailable",
 )  # fmt: skip
 INTERNAL = ProblemKind(500, "Internal Server Error", "a fault of the server (logged)")
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from pipeline.domain.idempotency import FINGERPRINT_RE
 from pipeline.domain.validation import ID_RE
 from pipeline.http import notifications, receivers, service
 from pipeline.http.context import Handler
@@ -179,7 +180,8 @@ def operations() -> tuple[Operation, ...]:
                 Param("messageId", "path", "The message's id.",
                       {"type": "string", "pattern": ID_RE.pattern}, required=True),
                 Param("fingerprint", "query", "The body's fingerprint "
-                      "(`pipeline.domain.idempotency.fingerprint`).", required=True),
+                      "(`pipeline.domain.idempotency.fingerprint`, SHA-256 hex).",
+                      {"type": "string", "pattern": FINGERPRINT_RE.pattern}, required=True),
             ),
             answers=(Answer(200, "`new`, `duplicate` or `conflict`.", Reservation),),
             problems=(INVALID, WORKER_UNAVAILABLE),

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from pipeline.domain.idempotency import fingerprint, reservation
 from pipeline.http.api import Ingress
-from pipeline.http.auth import TokenVerifier
+from pipeline.http.auth import TokenVerifier, issue_token
 from pipeline.http.door import InlineDoor
 from pipeline.http.ingress_door import IngressDoor
 from pipeline.http.models import NotificationRequest
@@ -223,3 +223,26 @@ async def test_the_ingress_is_ready_once_connected_and_caught_up(
         resp = await client.get("/readyz")
         assert resp.status == status
         assert (await client.get("/healthz")).status == 200
+
+
+async def test_the_workers_reservation_route_answers_what_the_table_makes_of_a_body() -> None:
+    worker, rt = worker_app()
+    record = NotificationRequest.model_validate({**EXAMPLE, "messageId": "m-6"}).to_record(
+        "acme", "m-6"
+    )
+    rt.tables.idempotency["acme:m-6"] = reservation([0, 1], fingerprint(record), time.time())
+    url = "/v1/notifications/m-6/reservation"
+    async with TestClient(TestServer(worker, host="127.0.0.1")) as client:
+        same = await client.get(url, params={"fingerprint": fingerprint(record)}, headers=headers())
+        assert (await same.json()) == {"messageId": "m-6", "seen": "duplicate"}
+        other = await client.get(url, params={"fingerprint": "0" * 64}, headers=headers())
+        assert (await other.json())["seen"] == "conflict"
+        elsewhere = await client.get(
+            url, params={"fingerprint": fingerprint(record)}, headers=other_tenant()
+        )
+        assert elsewhere.status == 403  # a token without notifications:send
+        globex = {"Authorization": f"Bearer {issue_token(SECRET, 'globex', 'notifications:send')}"}
+        theirs = await client.get(url, params={"fingerprint": "0" * 64}, headers=globex)
+        assert (await theirs.json())["seen"] == "new"  # another tenant's ids are its own
+        bad = await client.get(url, params={"fingerprint": "x"}, headers=headers())
+        assert bad.status == 422 and bad.content_type == PROBLEM
