@@ -24,7 +24,7 @@ from pipeline.domain.planning import check_fits
 from pipeline.domain.records import audit_record
 from pipeline.domain.routing import route_channels
 from pipeline.domain.statuses import OUTCOMES
-from pipeline.domain.validation import check_request
+from pipeline.domain.validation import ID_RE, check_request
 from pipeline.exceptions import ValidationError, WorkerUnavailable
 from pipeline.http.context import Call, Context, json_response
 from pipeline.http.door import Door
@@ -130,6 +130,9 @@ async def get_reservation(ctx: Context, call: Call) -> web.Response:
     """What a messageId's reservation makes of a body's fingerprint (internal: the
     ingress asks the worker, whose copy of the idempotency table this reads)."""
     message_id = call.request.match_info["messageId"]
+    if not ID_RE.fullmatch(message_id):
+        why = "must be 1 to 128 letters, digits or ._:@-"
+        raise ValidationError(f"messageId {why}", [{"field": "messageId", "message": why}])
     body = call.request.query.get("fingerprint", "")
     if not FINGERPRINT_RE.match(body):
         why = "must be a SHA-256 in hex"
