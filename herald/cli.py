@@ -124,6 +124,13 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ingress(args: argparse.Namespace, settings: Settings) -> int:
+    from herald.ingress import run_ingress
+
+    run_ingress(settings)
+    return 0
+
+
 def _simulator(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.simulator.server import run_simulator
 
@@ -170,6 +177,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("action", choices=["apply", "list"])
     t.set_defaults(fn=_topics)
     sub.add_parser("worker", help="one pipeline worker with the HTTP API").set_defaults(fn=_worker)
+    sub.add_parser(
+        "ingress", help="the public HTTP API without stream processing (asks the worker)"
+    ).set_defaults(fn=_ingress)
     sub.add_parser("simulator", help="the provider simulator").set_defaults(fn=_simulator)
     sub.add_parser("topology", help="print the wired topology").set_defaults(fn=_topology)
     tok = sub.add_parser("token", help="print a signed development JWT")

@@ -1,9 +1,13 @@
-"""`herald up`: the embedded default. Broker, topics, simulator, one worker; Ctrl-C stops all.
+"""`herald up`: the embedded default. Broker, topics, simulator, one worker and the
+ingress in front of it; Ctrl-C stops all.
 
-Children run as separate processes (`herald simulator`, `herald worker`) so a
-crash in one is visible and each has its own event loop, exactly as in
-production. A broker this command started is stopped again on exit; one that
-was already running is left alone.
+Children run as separate processes (`herald simulator`, `herald worker`, `herald
+ingress`) so a crash in one is visible and each has its own event loop, exactly as
+in production: the ingress serves the public port (HERALD_HTTP_PORT, where the
+simulator's webhooks go) and the worker its own (HERALD_WORKER_HTTP_PORT, a free
+one when unset), which the ingress asks for states and idempotency checks. A broker
+this command started is stopped again on exit; one that was already running is left
+alone.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from pipeline.devstack.processes import simulator_env
+from pipeline.devstack.processes import free_port, simulator_env
 from pipeline.devstack.secrets import webhook_secrets
 from pipeline.exceptions import HeraldError
 from pipeline.http.auth import issue_token
@@ -28,7 +32,7 @@ from pipeline.settings import Settings
 __all__ = ["child_env", "run", "wait_http"]
 
 
-def child_env(settings: Settings, jwt_secret: str) -> dict[str, str]:
+def child_env(settings: Settings, jwt_secret: str, worker_port: int = 0) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
@@ -38,6 +42,8 @@ def child_env(settings: Settings, jwt_secret: str) -> dict[str, str]:
             "HERALD_HTTP_PORT": str(settings.http_port),
         }
     )
+    if worker_port:  # the worker behind the ingress
+        env["HERALD_WORKER_HTTP_PORT"] = str(worker_port)
     if not any(k in os.environ for k in ("SENDGRID_BASE_URL", "SMTP_HOST")):
         # The embedded default: every provider is the simulator, and the webhook secrets
         # the two share are made for this run (those set in the environment are kept).
@@ -77,7 +83,8 @@ def run(settings: Settings) -> int:
     print(f"topics: {len(reports)} ready")
 
     jwt_secret = settings.jwt_secret or secrets.token_urlsafe(48)
-    env = child_env(settings, jwt_secret)
+    worker_port = settings.worker_http_port or free_port()
+    env = child_env(settings, jwt_secret, worker_port)
     Path(settings.home).mkdir(parents=True, exist_ok=True)
     herald = [sys.executable, "-m", "herald"]
     children: list[subprocess.Popen[bytes]] = []
@@ -88,7 +95,11 @@ def run(settings: Settings) -> int:
         print(f"simulator: {settings.sim_base_url} (GET /_sim/messages)")
         worker = subprocess.Popen([*herald, "worker"], env=env)
         children.append(worker)
-        wait_http(f"{settings.api_base_url}/readyz", 120, worker)
+        wait_http(f"http://{settings.http_host}:{worker_port}/readyz", 120, worker)
+        print(f"worker: http://{settings.http_host}:{worker_port} (behind the ingress)")
+        ingress = subprocess.Popen([*herald, "ingress"], env=env)
+        children.append(ingress)
+        wait_http(f"{settings.api_base_url}/readyz", 60, ingress)
         token = issue_token(
             jwt_secret, "demo",
             "notifications:send notifications:read users:manage templates:manage "

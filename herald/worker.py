@@ -25,6 +25,7 @@ from pipeline.domain.breaker import CircuitBreaker, CircuitState
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.api import Ingress
 from pipeline.http.auth import TokenVerifier
+from pipeline.http.door import InlineDoor
 from pipeline.http.protocol import IngressRunner
 from pipeline.http.webhooks import check_keys, receivers_off
 from pipeline.kafka.app import HeraldApp, create_app
@@ -70,10 +71,12 @@ class WorkerServices(Service):
 
     async def on_start(self) -> None:
         s = self.runtime.settings
-        web_app = Ingress(self.runtime, self.verifier, self.ready).build()
+        web_app = Ingress(InlineDoor(self.runtime, self.ready), self.verifier).build()
         self.runner = IngressRunner(web_app, access_log=None)
         await self.runner.setup()
-        await web.TCPSite(self.runner, s.http_host, s.http_port).start()
+        # Behind `herald ingress` the worker serves on its own port (the query side and the
+        # idempotency check the ingress asks for); alone, on the public one.
+        await web.TCPSite(self.runner, s.http_host, s.worker_port).start()
 
     @Service.timer(1.0)
     async def _tick_breakers(self) -> None:

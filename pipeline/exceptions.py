@@ -57,6 +57,7 @@ __all__ = [
     "TemplateError",
     "TransientError",
     "ValidationError",
+    "WorkerUnavailable",
 ]
 
 
@@ -133,6 +134,10 @@ class QuotaExceeded(HeraldError):
 
 class StaleSignature(AuthError):
     """A provider webhook whose signed timestamp is outside the replay window."""
+
+
+class WorkerUnavailable(HeraldError):
+    """An ingress could not get an answer from the worker it asks for a message's state."""
 
 
 class DeliveryError(HeraldError):

@@ -23,6 +23,11 @@ class Metrics:
             "herald_dead_letters", "Records sent to the dead letter topic",
             ["stage", "reason"], registry=r,
         )  # fmt: skip
+        self.idempotency_unchecked = Counter(
+            "herald_idempotency_unchecked", "Client-chosen ids an ingress accepted without the "
+            "worker's idempotency check (no answer within HERALD_WORKER_CHECK_TIMEOUT)",
+            registry=r,
+        )  # fmt: skip
         self.duplicates = Counter(
             "herald_duplicates", "Records skipped as already processed", ["stage"], registry=r
         )

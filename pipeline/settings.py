@@ -88,9 +88,17 @@ class Settings:
         "sendgrid=600,smtp=50,twilio=100,vonage=30,whatsapp-cloud=80,twilio-whatsapp=80,fcm=600",
     )
     log_level: str = _field("HERALD_LOG_LEVEL", "warn")
-    # HTTP ingress (inside the worker).
+    # The public HTTP API: `herald ingress` serves it (a worker alone serves it inline).
     http_host: str = _field("HERALD_HTTP_HOST", "127.0.0.1")
     http_port: int = _field("HERALD_HTTP_PORT", 8080)
+    # The worker's own HTTP port behind an ingress; 0: the worker serves HERALD_HTTP_PORT.
+    worker_http_port: int = _field("HERALD_WORKER_HTTP_PORT", 0)
+    # Where an ingress reaches a worker's HTTP (GETs, Prefer: wait, the idempotency check);
+    # empty: http://127.0.0.1:{HERALD_WORKER_HTTP_PORT}.
+    worker_url: str = _field("HERALD_WORKER_URL", "")
+    # How long an ingress waits for the worker's idempotency check of a client-chosen id
+    # before it accepts anyway (ingest then catches a conflicting body).
+    worker_check_timeout_s: float = _field("HERALD_WORKER_CHECK_TIMEOUT", 0.2)
     http_max_body: int = _field("HERALD_HTTP_MAX_BODY", 256 * 1024)
     # Per-tenant quota on POST /v1/notifications, per worker: requests per second and the
     # burst allowed at once (429 with Retry-After beyond it); a rate of 0 turns it off.
@@ -251,6 +259,16 @@ class Settings:
     @property
     def api_base_url(self) -> str:
         return f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def worker_port(self) -> int:
+        """The port the worker's HTTP listens on."""
+        return self.worker_http_port or self.http_port
+
+    @property
+    def worker_base_url(self) -> str:
+        """Where an ingress asks the worker (no trailing slash)."""
+        return (self.worker_url or f"http://127.0.0.1:{self.worker_port}").rstrip("/")
 
     @property
     def public_url(self) -> str:

@@ -58,13 +58,19 @@ def kafka(broker_settings: Settings | None) -> str:
 
 @pytest.fixture(scope="session")
 def stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The simulator and one worker, started once for the session."""
+    """The simulator, one worker and the ingress in front of it, started once for the session.
+
+    `stack.api` is the ingress (GETs and `Prefer: wait` forwarded to the worker);
+    `stack.api_of("worker")` is the worker's own HTTP.
+    """
     home = tmp_path_factory.mktemp("stack")
     # Tenant `flood` has a small quota, for the door's quota test (tests/e2e/test_door.py).
-    running = Stack(stack_env(home, kafka, {"HERALD_TENANT_QUOTAS": "flood=5:10"}), home)
+    extra = {"HERALD_TENANT_QUOTAS": "flood=5:10", "HERALD_WORKER_HTTP_PORT": str(free_port())}
+    running = Stack(stack_env(home, kafka, extra), home)
     try:
         running.start("simulator")
         running.start("worker")
+        running.start("ingress")
         yield running
     finally:
         running.stop_all()

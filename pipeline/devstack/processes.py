@@ -1,9 +1,12 @@
-"""A local stack as child processes: the provider simulator and one or more workers.
+"""A local stack as child processes: the provider simulator, workers, an ingress.
 
 The integration tests, the benchmarks and the kill drill run Herald exactly as an
-operator does (`herald simulator`, `herald worker`), each a process of its own on
-free loopback ports, against one broker. Several workers share one consumer group
-(`HERALD_APP_ID`); each gets its own HTTP port and state directory.
+operator does (`herald simulator`, `herald worker`, `herald ingress`), each a process
+of its own on free loopback ports, against one broker. Several workers share one
+consumer group (`HERALD_APP_ID`); each gets its own HTTP port and state directory.
+With `HERALD_WORKER_HTTP_PORT` in its environment the stack is fronted by an ingress
+on `HERALD_HTTP_PORT` (the public port, where providers' webhooks go) and every
+worker serves its own HTTP on a port of its own behind it.
 """
 
 from __future__ import annotations
@@ -118,22 +121,31 @@ class LocalStack:
 
     @property
     def api(self) -> str:
-        return self.api_of("worker")
+        """The public API: the ingress when one runs, else the first worker's own."""
+        return self.api_of("ingress" if "ingress" in self.procs else "worker")
 
     @property
     def sim(self) -> str:
         return f"http://127.0.0.1:{self.env['HERALD_SIM_PORT']}"
 
     def api_of(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.env_of(name)['HERALD_HTTP_PORT']}"
+        """The HTTP of `ingress` or of a worker (its own port behind an ingress)."""
+        env = self.env_of(name)
+        if name == "ingress":
+            return f"http://127.0.0.1:{env['HERALD_HTTP_PORT']}"
+        return f"http://127.0.0.1:{env.get('HERALD_WORKER_HTTP_PORT') or env['HERALD_HTTP_PORT']}"
 
     def env_of(self, name: str) -> dict[str, str]:
         """A worker's environment: the stack's, with its own HTTP port and state for `worker-N`."""
-        if name in ("worker", "simulator"):
+        if name in ("worker", "simulator", "ingress"):
             return self.env
         if name not in self.worker_envs:
             env = dict(self.env)
-            env["HERALD_HTTP_PORT"] = str(free_port())
+            # Behind an ingress the public port stays the ingress's (providers' callbacks).
+            if env.get("HERALD_WORKER_HTTP_PORT"):
+                env["HERALD_WORKER_HTTP_PORT"] = str(free_port())
+            else:
+                env["HERALD_HTTP_PORT"] = str(free_port())
             env["HERALD_WORKER_DATADIR"] = str(self.home / name)
             self.worker_envs[name] = env
         return self.worker_envs[name]
@@ -143,8 +155,8 @@ class LocalStack:
         return proc.pid if proc is not None and proc.poll() is None else None
 
     def start(self, name: str, timeout: float = 90.0) -> None:
-        """Start `simulator`, `worker` or `worker-N` and wait until it answers."""
-        command = "simulator" if name == "simulator" else "worker"
+        """Start `simulator`, `ingress`, `worker` or `worker-N` and wait until it answers."""
+        command = name if name in ("simulator", "ingress") else "worker"
         env = self.env_of(name)
         log = (self.home / f"{name}.log").open("ab")
         proc = subprocess.Popen(herald_cmd(command), env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -176,6 +188,7 @@ class LocalStack:
             proc.wait(10)
 
     def stop_all(self) -> None:
-        # Workers first: without the simulator they would dead-letter what is in flight.
+        # The ingress and workers first: without the simulator they would dead-letter
+        # what is in flight.
         for name in sorted(self.procs, key=lambda n: n == "simulator"):
             self.stop(name)

@@ -17,6 +17,7 @@ another worker's partition is caught by ingest instead.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,7 @@ import orjson
 
 __all__ = [
     "CONFLICT_REASON",
+    "FINGERPRINT_RE",
     "VOLATILE",
     "Seen",
     "decide",
@@ -36,6 +38,7 @@ __all__ = [
 # own key, and a tenant never shares it (the key starts with the tenant).
 VOLATILE = frozenset({"messageId", "tenant"})
 CONFLICT_REASON = "idempotency-conflict"
+FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")  # what `fingerprint` gives: SHA-256, hex
 
 
 class Seen(StrEnum):

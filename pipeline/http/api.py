@@ -1,4 +1,4 @@
-"""The HTTP API (aiohttp), served from inside the worker, built from the route table.
+"""The HTTP API (aiohttp), built from the route table, served by a worker or an ingress.
 
 `Ingress.build` registers every route of `pipeline.http.routes` and wraps each
 handler in what its declaration asks for: the JWT and its scope, the body
@@ -21,10 +21,10 @@ from pipeline.http.auth import TokenVerifier
 from pipeline.http.bodies import read_body
 from pipeline.http.context import Call, Context
 from pipeline.http.docs import render_docs
+from pipeline.http.door import Door
 from pipeline.http.openapi import describe
 from pipeline.http.quotas import admit, door_quotas
 from pipeline.http.routes import Operation, operations
-from pipeline.runtime import Runtime
 
 __all__ = ["Ingress"]
 
@@ -34,22 +34,21 @@ _Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Ingress:
-    """The aiohttp application of one worker; `ready` says whether the worker serves."""
+    """The aiohttp application of one worker or ingress, over that process's `Door`."""
 
-    def __init__(self, rt: Runtime, verifier: TokenVerifier, ready: Callable[[], bool]) -> None:
-        self.rt = rt
+    def __init__(self, door: Door, verifier: TokenVerifier) -> None:
+        self.door = door
         self.verifier = verifier
-        self.ready = ready
 
     def build(self) -> web.Application:
         ops = operations()
         description = describe(ops)
         ctx = Context(
-            self.rt, self.ready, orjson.dumps(description), render_docs(description),
-            door_quotas(self.rt.settings),
+            self.door, orjson.dumps(description), render_docs(description),
+            door_quotas(self.door.settings),
         )  # fmt: skip
         app = web.Application(
-            client_max_size=self.rt.limits.http_body_bytes,  # HERALD_HTTP_MAX_BODY, capped
+            client_max_size=self.door.limits.http_body_bytes,  # HERALD_HTTP_MAX_BODY, capped
             middlewares=[self.errors_and_metrics],
         )
         for op in ops:
@@ -79,8 +78,8 @@ class Ingress:
         try:
             response = await self._guarded(request, handler)
         finally:
-            self.rt.metrics.http_seconds.labels(route_name).observe(time.perf_counter() - started)
-        self.rt.metrics.http_requests.labels(route_name, str(response.status)).inc()
+            self.door.metrics.http_seconds.labels(route_name).observe(time.perf_counter() - started)
+        self.door.metrics.http_requests.labels(route_name, str(response.status)).inc()
         return response
 
     async def _guarded(self, request: web.Request, handler: _Endpoint) -> web.StreamResponse:
@@ -93,7 +92,7 @@ class Ingress:
         except Exception as exc:
             if isinstance(exc, web.HTTPException) and exc.status < 400:
                 raise  # a redirect is an answer, not an error
-            answer = problems.for_exception(exc, self.rt.limits.http_body_bytes)
+            answer = problems.for_exception(exc, self.door.limits.http_body_bytes)
             if answer is None:  # a fault of ours: logged, and still a problem document
                 log.exception("http.unhandled", method=request.method, path=request.path)
                 answer = problems.INTERNAL.answer()

@@ -2,12 +2,17 @@
 
 Claims: `tenant` (whose data the caller may touch) and `scope` (space-separated,
 as in RFC 8693). `exp` is required.
+
+A verifier remembers the tokens it has verified until they expire (the most recent
+`REMEMBERED` of them): a client sends the same token with every call, and checking
+its signature each time was a tenth of the door's CPU per request.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,9 @@ import jwt
 from pipeline.domain.tenancy import valid_tenant
 from pipeline.exceptions import AuthError, ConfigError, ScopeError
 
-__all__ = ["SCOPES", "Principal", "TokenVerifier", "issue_token"]
+__all__ = ["REMEMBERED", "SCOPES", "Principal", "TokenVerifier", "issue_token"]
+
+REMEMBERED = 10_000  # verified tokens a verifier keeps, until each one's `exp`
 
 SCOPES = (
     "notifications:send", "notifications:read", "users:manage",
@@ -48,6 +55,7 @@ class TokenVerifier:
         self.issuer = issuer or None
         self.audience = audience or None
         self.keys: dict[str, Any] = {}
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         if jwks_file is not None:
             jwks = json.loads(Path(jwks_file).read_text())
             for jwk in jwks.get("keys", []):
@@ -68,6 +76,9 @@ class TokenVerifier:
         if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive
             raise AuthError("missing bearer token")
         token = token.strip()
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            return known[0]  # verified before, not expired since
         try:
             key: Any = self._key_for(token)
             claims = jwt.decode(
@@ -88,7 +99,11 @@ class TokenVerifier:
         scope = claims.get("scope", "")
         if not isinstance(scope, str):
             raise AuthError("the scope claim must be a space-separated string")
-        return Principal(tenant, frozenset(scope.split()), str(claims.get("sub", "")))
+        principal = Principal(tenant, frozenset(scope.split()), str(claims.get("sub", "")))
+        self._verified[token] = (principal, float(claims["exp"]))
+        if len(self._verified) > REMEMBERED:
+            self._verified.popitem(last=False)  # the oldest first
+        return principal
 
     def _key_for(self, token: str) -> Any:
         if not self.keys:

@@ -1,4 +1,4 @@
-"""What every handler is given: the worker's shared pieces and the call being answered.
+"""What every handler is given: the door of the process serving it and the call being answered.
 
 Handlers are plain functions `(Context, Call) -> Response`, declared in
 `pipeline.http.routes`; the ingress has already authenticated the caller and
@@ -21,15 +21,14 @@ from pipeline.http.auth import Principal
 __all__ = ["Call", "Context", "Handler", "json_response"]
 
 if TYPE_CHECKING:
-    from pipeline.runtime import Runtime
+    from pipeline.http.door import Door
 
 
 @dataclass(frozen=True)
 class Context:
-    """The worker's pieces a handler may use, and the API description served as is."""
+    """The door a handler may use (`pipeline.http.door`), and the API description served as is."""
 
-    rt: Runtime
-    ready: Callable[[], bool]
+    door: Door
     description: bytes  # /openapi.json, rendered once when the app is built
     docs: str  # /docs, rendered from the same description
     quotas: TenantQuotas  # the door's per-tenant buckets (routes declared `metered`)

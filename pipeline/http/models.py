@@ -37,6 +37,7 @@ __all__ = [
     "QuotaProblem",
     "Ready",
     "Recipient",
+    "Reservation",
     "Scalar",
     "Status",
     "ValidationProblem",
@@ -201,6 +202,13 @@ class Health(BaseModel):
 
 class Ready(BaseModel):
     status: Literal["ready"]
+
+
+class Reservation(BaseModel):
+    """What a messageId's reservation makes of a body (`pipeline.domain.idempotency.Seen`)."""
+
+    messageId: str
+    seen: Literal["new", "replay", "duplicate", "conflict"]
 
 
 class Problem(BaseModel):

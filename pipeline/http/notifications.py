@@ -1,40 +1,39 @@
 """`/v1/notifications`: accept a request onto Kafka, and read a message's state.
 
-The HTTP API runs inside the worker because the query side is the worker's own
-notification-state table: a GET is a local table read, and a POST is one
-produce to `herald.notifications.requests` acknowledged by the broker before
-the 202.
+A POST is one produce to `herald.notifications.requests` acknowledged by the broker
+before the 202. The handlers speak to the `Door` of the process serving them
+(`pipeline.http.door`): in the worker a GET is a local read of its notification-state
+table; in `herald ingress` it is asked of the worker, where that table lives.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from typing import Any
 
 from aiohttp import web
 
 from pipeline.domain.compliance import split_by_consent
-from pipeline.domain.idempotency import Seen, decide, fingerprint
+from pipeline.domain.idempotency import FINGERPRINT_RE, Seen, fingerprint
 from pipeline.domain.ids import (
     message_id_for_idempotency_key,
-    message_key,
     new_message_id,
     user_key,
 )
 from pipeline.domain.planning import check_fits
 from pipeline.domain.records import audit_record
 from pipeline.domain.routing import route_channels
-from pipeline.domain.state import public_view
 from pipeline.domain.statuses import OUTCOMES
-from pipeline.domain.validation import check_request
+from pipeline.domain.validation import ID_RE, check_request
+from pipeline.exceptions import ValidationError, WorkerUnavailable
 from pipeline.http.context import Call, Context, json_response
+from pipeline.http.door import Door
 from pipeline.http.models import NotificationRequest
 from pipeline.http.problems import IDEMPOTENCY_CONFLICT, NOT_FOUND, OPTED_OUT
-from pipeline.runtime import Runtime
 
-__all__ = ["MAX_WAIT_S", "get_notification", "post_notification", "prefer_wait"]
+__all__ = [
+    "MAX_WAIT_S", "get_notification", "get_reservation", "post_notification", "prefer_wait",
+]  # fmt: skip
 
 MAX_WAIT_S = 30.0
 # A client waiting with `Prefer: wait` gets an answer at the first of these.
@@ -52,89 +51,93 @@ def prefer_wait(values: list[str]) -> float:
 
 async def post_notification(ctx: Context, call: Call) -> web.Response:
     """Validate, check consent, produce, and answer once the broker has the record."""
-    rt, request, tenant = ctx.rt, call.request, call.caller.tenant
+    door, request, tenant = ctx.door, call.request, call.caller.tenant
     body: NotificationRequest = call.body
     idem = request.headers.get("Idempotency-Key")
     message_id = body.messageId or (
         message_id_for_idempotency_key(tenant, idem) if idem else new_message_id()
     )
     record = body.to_record(tenant, message_id)
-    check_request(record, rt.templates)  # the domain rules, as for records from Kafka
-    channels = route_channels(record, rt.available_channels)
-    check_fits(record, templates=rt.templates, limits=rt.limits, channels=channels)  # 413/422
-    seen = _reserved(rt, message_key(tenant, message_id), record)
+    check_request(record, door.templates)  # the domain rules, as for records from Kafka
+    channels = route_channels(record, door.available_channels)
+    check_fits(record, templates=door.templates, limits=door.limits, channels=channels)  # 413/422
+    authorization = request.headers.get("Authorization", "")
+    seen = Seen.NEW  # an id the door made itself is fresh: nothing to ask
+    if body.messageId or idem:
+        seen = await door.reserved(authorization, tenant, message_id, fingerprint(record))
     if seen is Seen.CONFLICT:
         return IDEMPOTENCY_CONFLICT.answer(
             f"the message {message_id} was already accepted with another body", messageId=message_id
         )
     key = user_key(tenant, record["recipient"]["userId"])
-    refusal = _opted_out(rt, key, record)
+    refusal = _opted_out(door, key, record)
     if refusal is not None:
         # Seed 6.12: the blocked notification is audited and the client told at once.
-        await (await rt.sinks.audit.send(key=key, value=refusal))
+        await door.produce("audit", [(key, refusal)])
         return OPTED_OUT.answer(
             f"the recipient declined this notification ({refusal['rule']})",
             rule=refusal["rule"],
             messageId=message_id,
         )
     if seen is not Seen.DUPLICATE:  # a duplicate is already on Kafka: the original answer
-        fut = await rt.sinks.requests.send(key=key, value=record)
-        await fut  # acknowledged by the broker before we answer
+        await door.produce("requests", [(key, record)])  # acknowledged before we answer
     location = f"/v1/notifications/{message_id}"
     wait = prefer_wait(request.headers.getall("Prefer", []))
     if wait:
-        state = await _wait_for_outcome(rt, message_key(tenant, message_id), wait)
-        if state is not None:
+        try:
+            state = await door.state(authorization, tenant, message_id, wait)
+        except WorkerUnavailable:  # accepted all the same: the usual 202
+            state = None
+        if state is not None and state["status"] in OUTCOMES:
             applied = {"Location": location, "Preference-Applied": f"wait={wait:g}"}
-            return json_response(public_view(state), headers=applied)
+            return json_response(state, headers=applied)
     return json_response(
         {"messageId": message_id, "status": "PENDING"}, status=202, headers={"Location": location}
     )
 
 
-def _reserved(rt: Runtime, key: str, record: dict[str, Any]) -> Seen:
-    """What the messageId's reservation makes of this body (`pipeline.domain.idempotency`).
-
-    Reads this worker's copy of the idempotency table: a reservation held on a
-    partition another worker owns, or a request on Kafka that ingest has not
-    reached yet, is not seen here; ingest then dead-letters a conflicting body.
-    """
-    return decide(
-        rt.tables.idempotency.get(key), body=fingerprint(record), now=time.time(),
-        ttl_s=rt.settings.idempotency_ttl_s,
-    )  # fmt: skip
-
-
-def _opted_out(rt: Runtime, key: str, record: dict[str, Any]) -> dict[str, Any] | None:
+def _opted_out(door: Door, key: str, record: dict[str, Any]) -> dict[str, Any] | None:
     """The audit record of a refusal, when consent is withdrawn on every channel.
 
-    Reads this worker's copy of the preferences table: with several workers a
-    partition owned elsewhere is not seen here, and the pipeline blocks the
-    message instead (status BLOCKED, same audit).
+    Reads the door's view of the preferences (`Door.preferences`); where that view
+    misses a change, the pipeline blocks the message instead (status BLOCKED, same audit).
     """
-    channels = route_channels(record, rt.available_channels)
-    consent = split_by_consent(rt.tables.preferences.get(key), channels, record["priority"])
+    channels = route_channels(record, door.available_channels)
+    consent = split_by_consent(door.preferences(key), channels, record["priority"])
     if not consent.refused_everywhere:
         return None
     channel, decision = consent.blocked[0]
     return audit_record(record, "BLOCKED", decision.rule, channel)
 
 
-async def _wait_for_outcome(rt: Runtime, key: str, seconds: float) -> dict[str, Any] | None:
-    """The state once the message has an outcome (sent, or a final status), else None."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        state = rt.tables.state.get(key)
-        if state is not None and state["status"] in OUTCOMES:
-            return dict(state)
-        await asyncio.sleep(0.02)
-    return None
-
-
 async def get_notification(ctx: Context, call: Call) -> web.Response:
-    """A local table read; another tenant's message is as absent as an unknown one."""
+    """The message's state; another tenant's message is as absent as an unknown one.
+
+    With `Prefer: wait=N`, answered once the message has an outcome or N seconds
+    passed (what an ingress asks of the worker for a POST with `Prefer: wait`).
+    """
     message_id = call.request.match_info["messageId"]
-    doc = ctx.rt.tables.state.get(message_key(call.caller.tenant, message_id))
+    wait = prefer_wait(call.request.headers.getall("Prefer", []))
+    doc = await ctx.door.state(
+        call.request.headers.get("Authorization", ""), call.caller.tenant, message_id, wait
+    )
     if doc is None:
         return NOT_FOUND.answer(f"no notification {message_id}")
-    return json_response(public_view(doc))
+    return json_response(doc)
+
+
+async def get_reservation(ctx: Context, call: Call) -> web.Response:
+    """What a messageId's reservation makes of a body's fingerprint (internal: the
+    ingress asks the worker, whose copy of the idempotency table this reads)."""
+    message_id = call.request.match_info["messageId"]
+    if not ID_RE.fullmatch(message_id):
+        why = "must be 1 to 128 letters, digits or ._:@-"
+        raise ValidationError(f"messageId {why}", [{"field": "messageId", "message": why}])
+    body = call.request.query.get("fingerprint", "")
+    if not FINGERPRINT_RE.match(body):
+        why = "must be a SHA-256 in hex"
+        raise ValidationError(f"fingerprint {why}", [{"field": "fingerprint", "message": why}])
+    seen = await ctx.door.reserved(
+        call.request.headers.get("Authorization", ""), call.caller.tenant, message_id, body
+    )
+    return json_response({"messageId": message_id, "seen": seen.value})

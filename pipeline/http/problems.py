@@ -25,6 +25,7 @@ from pipeline.exceptions import (
     ScopeError,
     TemplateError,
     ValidationError,
+    WorkerUnavailable,
 )
 from pipeline.http.models import (
     IdempotencyConflictProblem,
@@ -52,6 +53,7 @@ __all__ = [
     "UNAUTHORIZED",
     "WEBHOOK_OFF",
     "WEBHOOK_UNSIGNED",
+    "WORKER_UNAVAILABLE",
     "ProblemKind",
     "for_exception",
 ]
@@ -146,6 +148,11 @@ QUOTA = ProblemKind(
     headers=(("Retry-After", "1"),),
 )
 NOT_READY = ProblemKind(503, "Not ready", "the worker is joining its group or recovering tables")
+WORKER_UNAVAILABLE = ProblemKind(
+    503, "Worker unavailable",
+    "the ingress could not reach the worker that holds the message's state (HERALD_WORKER_URL)",
+    uri="urn:herald:problem:worker-unavailable",
+)  # fmt: skip
 INTERNAL = ProblemKind(500, "Internal Server Error", "a fault of the server (logged)")
 
 
@@ -157,6 +164,7 @@ KINDS_BY_ERROR: tuple[tuple[type[HeraldError], ProblemKind], ...] = (
     (TemplateError, BAD_TEMPLATE),
     (RequestTooLarge, TOO_LARGE),
     (ValidationError, INVALID),
+    (WorkerUnavailable, WORKER_UNAVAILABLE),
 )
 
 

@@ -30,44 +30,42 @@ __all__ = ["provider_webhook", "whatsapp_subscription"]
 
 async def provider_webhook(ctx: Context, call: Call) -> web.Response:
     """Delivery events from a provider: signature checked, then onto provider.events."""
-    rt, request = ctx.rt, call.request
+    door, request = ctx.door, call.request
     provider = request.match_info["provider"]
     if provider not in WEBHOOK_PROVIDERS:
         return NOT_FOUND.answer(f"no webhook for provider {provider!r}")
-    refused = rt.metrics.webhooks_refused
-    if provider in receivers_off(rt.settings):
+    refused = door.metrics.webhooks_refused
+    if provider in receivers_off(door.settings):
         refused.labels(provider, "receiver-off").inc()
         return WEBHOOK_OFF.answer(f"{SECRETS[provider][1]} is not set on this worker")
     try:
         events = verify_and_parse(
             provider,
-            url=rt.settings.public_url.rstrip("/") + request.path_qs,
+            url=door.settings.public_url.rstrip("/") + request.path_qs,
             headers=request.headers,
             body=await request.read(),
-            settings=rt.settings,
+            settings=door.settings,
         )
     except AuthError as exc:  # not a bearer token: no WWW-Authenticate challenge
         stale = isinstance(exc, StaleSignature)
         refused.labels(provider, "stale-signature" if stale else "bad-signature").inc()
         return WEBHOOK_UNSIGNED.answer(str(exc))
-    futures = []
+    records = []
     for event in events:
         if not (event.get("tenant") and event.get("messageId")):
             # Not a message Herald sent (no join key): nothing to update.
-            rt.metrics.provider_events_dropped.labels(event["provider"], "no-join-key").inc()
+            door.metrics.provider_events_dropped.labels(event["provider"], "no-join-key").inc()
             continue
-        key = message_key(event["tenant"], event["messageId"])
-        futures.append(await rt.sinks.provider_events.send(key=key, value=event))
-    for fut in futures:
-        await fut  # acknowledged before the provider hears 200
-    return json_response({"accepted": len(futures)})
+        records.append((message_key(event["tenant"], event["messageId"]), event))
+    await door.produce("provider_events", records)  # acknowledged before the provider hears 200
+    return json_response({"accepted": len(records)})
 
 
 async def whatsapp_subscription(ctx: Context, call: Call) -> web.Response:
     """Meta's subscription handshake: echo `hub.challenge` when the verify token matches."""
     if call.request.match_info["provider"] != "whatsapp-cloud":
         return NOT_FOUND.answer("only whatsapp-cloud verifies its webhook with a GET")
-    challenge = verify_whatsapp_subscription(call.request.query, ctx.rt.settings)
+    challenge = verify_whatsapp_subscription(call.request.query, ctx.door.settings)
     if challenge is None:
         return SUBSCRIPTION_REFUSED.answer("verification token mismatch")
     return web.Response(text=challenge)

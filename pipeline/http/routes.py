@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from pipeline.domain.idempotency import FINGERPRINT_RE
 from pipeline.domain.validation import ID_RE
 from pipeline.http import notifications, receivers, service
 from pipeline.http.context import Handler
@@ -23,6 +24,7 @@ from pipeline.http.models import (
     NotificationRequest,
     NotificationState,
     Ready,
+    Reservation,
     WebhookAccepted,
 )
 from pipeline.http.problems import (
@@ -40,6 +42,7 @@ from pipeline.http.problems import (
     UNAUTHORIZED,
     WEBHOOK_OFF,
     WEBHOOK_UNSIGNED,
+    WORKER_UNAVAILABLE,
     ProblemKind,
 )
 from pipeline.http.webhooks import WEBHOOK_PROVIDERS
@@ -154,10 +157,34 @@ def operations() -> tuple[Operation, ...]:
             "GET", "/v1/notifications/{messageId}", notifications.get_notification,
             "A notification's state", "notifications",
             scope="notifications:read",
-            params=(Param("messageId", "path", "The message's id.",
-                          {"type": "string", "pattern": ID_RE.pattern}, required=True),),
+            description="Read where the state lives: `herald ingress` forwards it to the "
+            "worker (HERALD_WORKER_URL) with the caller's token, and answers the worker's answer.",
+            params=(
+                Param("messageId", "path", "The message's id.",
+                      {"type": "string", "pattern": ID_RE.pattern}, required=True),
+                Param("Prefer", "header", "`wait=N` (N at most 30): answer once the message "
+                      "is sent or final, or after N seconds."),
+            ),
             answers=(Answer(200, "Status, channel, attempts and history.", NotificationState),),
-            problems=(NOT_FOUND,),
+            problems=(NOT_FOUND, WORKER_UNAVAILABLE),
+        ),
+        Operation(
+            "GET", "/v1/notifications/{messageId}/reservation", notifications.get_reservation,
+            "What an id's reservation makes of a body (internal)", "internal",
+            scope="notifications:send",
+            description="What `herald ingress` asks the worker before it accepts a "
+            "client-chosen messageId (or Idempotency-Key): read from the worker's copy of "
+            "the idempotency table. An ingress that gets no answer in "
+            "HERALD_WORKER_CHECK_TIMEOUT accepts, and ingest catches a conflict.",
+            params=(
+                Param("messageId", "path", "The message's id.",
+                      {"type": "string", "pattern": ID_RE.pattern}, required=True),
+                Param("fingerprint", "query", "The body's fingerprint "
+                      "(`pipeline.domain.idempotency.fingerprint`, SHA-256 hex).",
+                      {"type": "string", "pattern": FINGERPRINT_RE.pattern}, required=True),
+            ),
+            answers=(Answer(200, "`new`, `duplicate` or `conflict`.", Reservation),),
+            problems=(INVALID, WORKER_UNAVAILABLE),
         ),
         Operation(
             "POST", "/webhooks/{provider}", receivers.provider_webhook,

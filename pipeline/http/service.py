@@ -1,4 +1,4 @@
-"""What operators and tools ask of a worker: liveness, readiness, metrics, the API description."""
+"""What operators and tools ask of a worker or an ingress: liveness, readiness, metrics, docs."""
 
 from __future__ import annotations
 
@@ -15,17 +15,18 @@ async def healthz(ctx: Context, call: Call) -> web.Response:
 
 
 async def readyz(ctx: Context, call: Call) -> web.Response:
-    """Ready once the worker has joined its group and recovered its tables."""
-    ready = ctx.ready()
-    ctx.rt.metrics.ready.set(1 if ready else 0)
+    """Ready once the worker has joined its group and recovered its tables (an ingress:
+    once its producer is connected and its preferences view has caught up)."""
+    ready = ctx.door.ready()
+    ctx.door.metrics.ready.set(1 if ready else 0)
     if not ready:
-        return NOT_READY.answer("the worker is joining its group or recovering tables")
+        return NOT_READY.answer("not ready yet: joining, recovering or catching up")
     return json_response({"status": "ready"})
 
 
 async def metrics(ctx: Context, call: Call) -> web.Response:
     return web.Response(
-        body=ctx.rt.metrics.render(),
+        body=ctx.door.metrics.render(),
         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
     )
 

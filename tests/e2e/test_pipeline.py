@@ -193,16 +193,21 @@ def test_health_readiness_and_metrics(stack: Stack) -> None:
     assert httpx.get(f"{stack.api}/readyz", timeout=5).json() == {"status": "ready"}
     message_id = post(stack, request_body(unique("metrics"))).json()["messageId"]
     stack.wait_status(message_id, "SENT")
-    text = httpx.get(f"{stack.api}/metrics", timeout=5).text
+    # The pipeline's metrics are the worker's; the door's are the ingress's (stack.api).
+    worker = httpx.get(f"{stack.api_of('worker')}/metrics", timeout=5).text
+    door = httpx.get(f"{stack.api}/metrics", timeout=5).text
 
-    def sample(name: str) -> float:
+    def sample(text: str, name: str) -> float:
         return sum(
             float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)
         )
 
-    assert sample('herald_notifications_total{stage="send-email-urgent",status="SENT"}') >= 1
-    assert sample('herald_provider_requests_total{outcome="accepted",provider="sendgrid"}') >= 1
-    assert sample('herald_http_requests_total{code="202",route="/v1/notifications"}') >= 1
+    sent = 'herald_notifications_total{stage="send-email-urgent",status="SENT"}'
+    assert sample(worker, sent) >= 1
+    accepted = 'herald_provider_requests_total{outcome="accepted",provider="sendgrid"}'
+    assert sample(worker, accepted) >= 1
+    assert sample(door, 'herald_http_requests_total{code="202",route="/v1/notifications"}') >= 1
+    assert httpx.get(f"{stack.api_of('worker')}/readyz", timeout=5).status_code == 200
 
 
 def test_herald_send_from_the_shell(stack: Stack) -> None:

@@ -64,7 +64,7 @@ def twilio_post(stack: Stack, message_id: str, params: dict[str, str],
 
 def dropped(stack: Stack, provider: str, reason: str) -> float:
     """herald_provider_events_dropped_total{provider, reason} on the worker (0 if absent)."""
-    text = httpx.get(f"{stack.api}/metrics", timeout=5).text
+    text = httpx.get(f"{stack.api_of('worker')}/metrics", timeout=5).text
     name = "herald_provider_events_dropped_total"
     labels = f'provider="{re.escape(provider)}",reason="{re.escape(reason)}"'
     pattern = rf"^{name}\{{{labels}\}} (\S+)$"

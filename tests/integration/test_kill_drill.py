@@ -39,7 +39,7 @@ def two_workers(stack: Stack) -> Iterator[list[str]]:
         stack.stop("worker-2")
         if stack.pid("worker") is None:
             stack.start("worker")
-        ready = f"{stack.api}/readyz"
+        ready = f"{stack.api_of('worker')}/readyz"
         wait_for(lambda: httpx.get(ready, timeout=2).status_code == 200, 120)
 
 

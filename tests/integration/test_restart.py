@@ -38,7 +38,7 @@ def test_state_and_dedup_survive_a_killed_worker(stack: Stack, wipe_local_state:
     sentinel = post(stack, request_body(user)).json()["messageId"]
     stack.wait_status(sentinel, "SENT")
     assert len(stack.sim_messages(to=f"{user}@example.com")) == 2
-    assert httpx.get(f"{stack.api}/readyz", timeout=5).status_code == 200
+    assert httpx.get(f"{stack.api_of('worker')}/readyz", timeout=5).status_code == 200
 
 
 def test_retries_waiting_when_the_worker_dies_still_happen_once(stack: Stack) -> None:

@@ -36,6 +36,7 @@ def test_up_brings_the_system_up_and_ctrl_c_stops_it(tmp_path: Path, repo: Path)
     log = tmp_path / "up.log"
     with log.open("wb") as out:
         up = subprocess.Popen(herald_cmd("up"), env=env, stdout=out, stderr=subprocess.STDOUT)
+    worker_port = ports["http"]  # until `herald up` prints the worker's own
     try:
 
         def started() -> str | None:
@@ -48,6 +49,12 @@ def test_up_brings_the_system_up_and_ctrl_c_stops_it(tmp_path: Path, repo: Path)
         token = text[text.index("development token (tenant demo):") + 1]
         api = f"http://127.0.0.1:{ports['http']}"
         assert api in lines
+        # The ingress serves the public port; the worker its own, behind it.
+        [worker_line] = [line for line in text if line.startswith("worker: http://")]
+        worker_port = int(worker_line.split()[1].rsplit(":", 1)[1])
+        assert worker_port != ports["http"]
+        assert httpx.get(f"{api}/readyz", timeout=5).json() == {"status": "ready"}
+        assert httpx.get(f"http://127.0.0.1:{worker_port}/readyz", timeout=5).status_code == 200
 
         user = unique("up")
         resp = httpx.post(
@@ -74,5 +81,5 @@ def test_up_brings_the_system_up_and_ctrl_c_stops_it(tmp_path: Path, repo: Path)
         code = up.wait(90)
     assert code == 0, log.read_text()[-3000:]
     assert not broker.is_running(settings)
-    for port in (ports["http"], ports["sim"], ports["kafka"]):
+    for port in (ports["http"], worker_port, ports["sim"], ports["kafka"]):
         assert not broker.port_open(port), f"port {port} still open after Ctrl-C"

@@ -173,3 +173,20 @@ def test_empty_jwks_fails_with_a_herald_error(tmp_path: Path) -> None:
 def test_bearer_scheme_is_case_insensitive(verifier: TokenVerifier) -> None:
     token = bearer(claims()).removeprefix("Bearer ")
     assert verifier.verify(f"bearer {token}").tenant == "acme"
+
+
+def test_a_remembered_token_is_refused_once_it_expires(verifier: TokenVerifier) -> None:
+    exp = int(time.time()) + 1
+    token = bearer(claims(exp=exp))
+    first = verifier.verify(token)
+    assert verifier.verify(token) == first  # remembered: the same principal
+    time.sleep(max(0.0, exp - time.time()) + 0.05)  # at most 1 s
+    with pytest.raises(AuthError, match="expired"):
+        verifier.verify(token)
+
+
+def test_only_verified_tokens_are_remembered(verifier: TokenVerifier) -> None:
+    forged = bearer(claims(), key=OTHER_SECRET)
+    for _ in range(2):
+        with pytest.raises(AuthError):
+            verifier.verify(forged)

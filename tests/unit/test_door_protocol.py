@@ -19,6 +19,7 @@ from aiohttp import web
 
 from pipeline.http.api import Ingress
 from pipeline.http.auth import TokenVerifier
+from pipeline.http.door import InlineDoor
 from pipeline.http.protocol import IngressRunner
 from tests.unit.test_http_door import SECRET, headers, stand_in
 
@@ -28,7 +29,7 @@ SECRETISH = "Bearer eyJhbGciOiJIUzI1NiJ9.SECRET-PART-" + "A" * 20_000
 @asynccontextmanager
 async def worker_door() -> AsyncIterator[tuple[int, Any]]:
     rt = stand_in()
-    app = Ingress(rt, TokenVerifier(secret=SECRET), lambda: True).build()  # type: ignore[arg-type]
+    app = Ingress(InlineDoor(rt, lambda: True), TokenVerifier(secret=SECRET)).build()
     runner = IngressRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -23,6 +23,7 @@ from pipeline.domain.state import apply_status
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.api import Ingress
 from pipeline.http.auth import TokenVerifier, issue_token
+from pipeline.http.door import InlineDoor
 from pipeline.http.models import NotificationState
 from pipeline.http.openapi import describe
 from pipeline.http.routes import operations
@@ -81,7 +82,7 @@ async def serving(
 ) -> AsyncIterator[tuple[TestClient, Any]]:
     """The ingress over a stand-in runtime (settings `overrides` applied), and that runtime."""
     rt = stand_in(limits, environ, **overrides)
-    app = Ingress(rt, TokenVerifier(secret=SECRET), lambda: True).build()  # type: ignore[arg-type]
+    app = Ingress(InlineDoor(rt, lambda: True), TokenVerifier(secret=SECRET)).build()
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client, rt
 
