@@ -58,12 +58,18 @@ def send_sms(stack: Stack, count: int) -> tuple[float, float, dict[str, list[str
     started = time.time()
     produce(stack, [request(unique("conc"), refs[n], phone=n) for n in numbers])
 
+    mine: list[dict[str, Any]] = []
+    cursor = after
+
     def everything() -> list[dict[str, Any]] | None:
-        got = httpx.get(f"{stack.sim}/_sim/messages", params={"after": after}, timeout=5).json()
-        mine = [m for m in got if m["to"] in refs]
+        nonlocal cursor
+        got = client.get(f"{stack.sim}/_sim/messages", params={"after": cursor}).json()
+        cursor = max((m["seq"] for m in got), default=cursor)
+        mine.extend(m for m in got if m["to"] in refs)
         return mine if len({m["to"] for m in mine}) >= count else None
 
-    mine = wait_for(everything, timeout=240, every=0.2)
+    with httpx.Client(timeout=5) as client:
+        wait_for(everything, timeout=240, every=0.2)
     at = sorted(datetime.fromisoformat(m["at"].replace("Z", "+00:00")).timestamp() for m in mine)
     arrived: dict[str, list[str]] = {n: [] for n in numbers}
     for m in mine:
@@ -76,9 +82,10 @@ def test_300_sms_at_100ms_one_at_a_time_and_concurrently(
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     figures: dict[tuple[str, int], tuple[float, float]] = {}
-    for label, concurrency, latency in (("one at a time", "1", 0), ("one at a time", "1", 100),
-                                        ("concurrent", "256", 100),
-                                        ("concurrent", "256", 0)):  # fmt: skip
+    # The 0 ms figures are the benchmark's (`herald bench --mix sms=100`); here the two
+    # that show what concurrency changes, at a provider latency of 100 ms.
+    for label, concurrency, latency in (("one at a time", "1", 100),
+                                        ("concurrent", "256", 100)):  # fmt: skip
         worker_with({"HERALD_SEND_CONCURRENCY": concurrency, "HERALD_RATE_LIMITS": RAISED})
         if latency:
             stack.fault("twilio", latencyMs=latency, times=100000)
@@ -91,7 +98,7 @@ def test_300_sms_at_100ms_one_at_a_time_and_concurrently(
         for (label, latency), (took, spread) in figures.items():
             print(f"  {label:14} at {latency:3} ms: {took:5.1f} s from producing "
                   f"({300 / took:4.0f}/s); first to last arrival {spread:5.2f} s")  # fmt: skip
-    assert figures[("concurrent", 100)][0] < figures[("one at a time", 100)][0] / 3
+    # Printed, not asserted: speed is measured in bench/, never asserted as a timing.
 
 
 def test_kill_with_calls_in_flight_loses_nothing_and_keeps_each_recipients_order(
