@@ -70,7 +70,6 @@ HOLDS = {
     "send-ledger": "intent, then outcome, of one provider call",
     "notification-state": "status, attempts, history (GET reads it)",
     "schedule": "due time, topic, key, payload",
-    "rate-windows": "token bucket",
 }
 
 
@@ -138,12 +137,9 @@ def wire(
         send_ledger=table("send-ledger"),
         state=table("notification-state"),
         schedule=table("schedule"),
-        rate_windows=table("rate-windows"),
     )
     partitions = topics[dispatch_topic("email", "urgent")].partitions
-    budgets = RateBudgets.from_limits(
-        settings.rate_limit_map, partitions, tables.rate_windows, metrics
-    )
+    budgets = RateBudgets.from_limits(settings.rate_limit_map, partitions, metrics)
     runtime = Runtime(
         settings, codec, templates, metrics, sinks, tables, ownership=app.ownership,
         providers=providers, breakers=breakers, budgets=budgets,
@@ -181,7 +177,7 @@ def wire(
               # batches overlap: up to this many records (calls) in flight per lane
               window=settings.send_concurrency,
               writes=(names.STATUS, names.SCHEDULER, *lanes, names.DLQ),
-              uses=("send-ledger", "rate-windows"))  # fmt: skip
+              uses=("send-ledger",))  # fmt: skip
     agent("scheduler", names.SCHEDULER, schedule_agent, writes=(names.DLQ,), uses=("schedule",))
     agent("provider-events", names.PROVIDER_EVENTS, provider_events,
           writes=(names.STATUS, names.DLQ), uses=("notification-state",))  # fmt: skip

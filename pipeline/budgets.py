@@ -1,6 +1,12 @@
-"""Rate budgets: a token bucket per provider and partition, kept in the `rate-windows`
-table, so that workers share a provider's rate limit by partition and the budget
-survives restarts. A send waits for its token: back-pressure on that partition only.
+"""Rate budgets: a token bucket per provider and partition, in the worker's memory, so
+that workers share a provider's rate limit by partition (each partition has one owner).
+A send waits for its token: back-pressure on that partition only.
+
+The buckets are not kept in a table (0.6.x): a changelog record per send bought only
+this, that a restarted worker would resume a partition's bucket where it was. A bucket
+holds at most one token, and a worker takes seconds to restart or to take over a
+partition, so a fresh bucket lets at most one call per partition leave early after a
+restart or rebalance; from then on calls are spaced `1 / rate` apart as before.
 """
 
 from __future__ import annotations
@@ -9,7 +15,6 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from pipeline.domain.rate import TokenBucket
 from pipeline.metrics import Metrics
@@ -19,18 +24,17 @@ __all__ = ["RateBudgets"]
 
 @dataclass
 class RateBudgets:
-    """`take(provider, partition)` waits for one token (writes the table: call it while
-    the event whose partition it is is the current one)."""
+    """`take(provider, partition)` waits for one token of that partition's bucket."""
 
     buckets: Mapping[str, TokenBucket]  # provider -> its share of the limit per partition
-    table: Any  # the rate-windows table: "provider:partition" -> {tokens, at}
     metrics: Metrics
     clock: Callable[[], float] = field(default=time.time)
+    windows: dict[str, dict[str, float]] = field(default_factory=dict)  # "provider:partition"
     departed: dict[str, float] = field(default_factory=dict)  # "provider:partition" -> when
 
     @classmethod
     def from_limits(
-        cls, limits: Mapping[str, float], partitions: int, table: Any, metrics: Metrics
+        cls, limits: Mapping[str, float], partitions: int, metrics: Metrics
     ) -> RateBudgets:
         """Each provider's messages per second, split evenly over the partitions.
 
@@ -43,7 +47,7 @@ class RateBudgets:
         """
         per_partition = {name: rate / max(1, partitions) for name, rate in limits.items()}
         buckets = {name: TokenBucket(rate=rate, burst=1.0) for name, rate in per_partition.items()}
-        return cls(buckets, table, metrics)
+        return cls(buckets, metrics)
 
     async def depart(self, provider: str, partition: int) -> None:
         """Wait, right before a call goes out, until it is `1 / rate` after the previous
@@ -69,8 +73,8 @@ class RateBudgets:
         if bucket is None:
             return
         key = f"{provider}:{partition}"
-        state, wait = bucket.take(self.table.get(key), self.clock())
-        self.table[key] = state
+        state, wait = bucket.take(self.windows.get(key), self.clock())
+        self.windows[key] = state
         if wait > 0:  # this partition waits its turn; the others go on
             self.metrics.rate_limited.labels(provider).inc()
             await asyncio.sleep(wait)

@@ -59,7 +59,6 @@ class Tables:
     send_ledger: Any
     state: Any
     schedule: Any
-    rate_windows: Any
 
 
 @dataclass

@@ -89,14 +89,14 @@ def world(codec: AvroCodec, templates: TemplateCatalog) -> Any:
         provider_events=FakeSink("herald.provider.events", codec, "ProviderEvent"),
         dispatch=lanes,
     )
-    tables = Tables(*({} for _ in range(6)))
+    tables = Tables(*({} for _ in range(5)))
     providers = {c: [fake_provider(c)] for c in CHANNELS}
     breakers = {p.name: CircuitBreaker(p.name) for chain in providers.values() for p in chain}
     ownership = Ownership(FakeApp(strict=True))
     rt = Runtime(
         settings, codec, templates, metrics, sinks, tables, ownership=ownership,
         providers=providers, breakers=breakers,
-        budgets=RateBudgets({}, tables.rate_windows, metrics),
+        budgets=RateBudgets({}, metrics),
     )  # fmt: skip
     return rt
 

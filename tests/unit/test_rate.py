@@ -36,8 +36,7 @@ async def test_concurrent_takes_each_reserve_their_own_slot(
         await real_sleep(0)
 
     monkeypatch.setattr("pipeline.budgets.asyncio.sleep", no_sleep)
-    table: dict[str, dict[str, float]] = {}
-    budgets = RateBudgets.from_limits({"twilio": 60.0}, 6, table, Metrics())
+    budgets = RateBudgets.from_limits({"twilio": 60.0}, 6, Metrics())
     budgets.clock = lambda: 1000.0  # everyone asks at the same instant
     await asyncio.gather(*(budgets.take("twilio", 0) for _ in range(30)))
     starts = sorted([0.0] * (30 - len(waits)) + waits)  # when each call may go out
@@ -49,7 +48,7 @@ async def test_departures_stay_spaced_when_an_intent_ran_late() -> None:
     """A call whose slot came at 0 s but whose intent took 0.4 s leaves at 0.4 s; the
     next call, slotted at 0.5 s, must then wait until 0.9 s, not leave at 0.5 s."""
     now = [1000.4]
-    budgets = RateBudgets.from_limits({"fcm": 12.0}, 6, {}, Metrics())  # 2/s per partition
+    budgets = RateBudgets.from_limits({"fcm": 12.0}, 6, Metrics())  # 2/s per partition
     budgets.clock = lambda: now[0]
     await budgets.depart("fcm", 3)  # the late first call leaves at once
     now[0] = 1000.5
