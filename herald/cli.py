@@ -146,9 +146,11 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     argv = list(args.bench_args)
-    which = argv.pop(0) if argv and argv[0] in ("pipeline", "kill") else "pipeline"
+    which = argv.pop(0) if argv and argv[0] in ("pipeline", "kill", "soak") else "pipeline"
     if which == "kill":
         from bench.kill import main as bench_main
+    elif which == "soak":
+        from bench.soak import main as bench_main
     else:
         from bench.pipeline import main as bench_main
     return int(bench_main(argv) or 0)
@@ -210,9 +212,9 @@ def parser() -> argparse.ArgumentParser:
     ta.add_argument("--with-meta", action="store_true", help="print key, partition, offset too")
     ta.set_defaults(fn=_tail)
     be = sub.add_parser(
-        "bench", help="the benchmarks: [pipeline] (default) or kill (see bench/README.md)"
+        "bench", help="the benchmarks: [pipeline] (default), kill or soak (see bench/README.md)"
     )
-    be.set_defaults(fn=_bench)  # every further argument goes to bench.pipeline or bench.kill
+    be.set_defaults(fn=_bench)  # every further argument goes to the benchmark
     return p
 
 

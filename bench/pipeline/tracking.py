@@ -92,10 +92,12 @@ def run_pipeline(
     timeout: float,
     label: str,
     on_tick: Callable[[], None] | None = None,
+    track: Tracking | None = None,
 ) -> Tracking:
     """Produce `requests` (at `rate` per second, or as fast as possible) and follow them
-    on the status topic until each is SENT or at a dead end."""
-    track = Tracking()
+    on the status topic until each is SENT or at a dead end. Pass `track` to watch the
+    run from `on_tick` (the soak samples RSS against the SENT count so far)."""
+    track = Tracking() if track is None else track
     pending = {r.message_id for r in requests}
     track.status_ms = {r.message_id: {} for r in requests}
     consumer = status_consumer(bootstrap)  # before the first produce
