@@ -117,7 +117,7 @@ def wire(
         # by the broker before the batch's offsets may be committed).
         tracked = TrackedTable(
             app, name=name, default=None, partitions=changelog.partitions, help=help,
-            beacon=app.tables.beacon,
+            beacon=app.tables.beacon, options=settings.rocksdb_options(),
         )  # fmt: skip
         return app.tables.add(tracked)
 
