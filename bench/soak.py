@@ -19,7 +19,6 @@ exit code 1 when the run failed (the report says where).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -36,7 +35,7 @@ from confluent_kafka import KafkaException
 from bench.common import sigterm_as_interrupt
 from bench.pipeline.cli import bench_settings
 from bench.pipeline.machine import log_issues, machine_info
-from bench.pipeline.measure import BenchError, log, proc_status
+from bench.pipeline.measure import BenchError, log, proc_status, write_outputs
 from bench.pipeline.mix import rate_limits
 from bench.pipeline.records import build_requests
 from bench.pipeline.runs import pipeline_env
@@ -224,13 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     res["machine"]["loadavg_end"] = list(os.getloadavg())
     res["logs"] = {name: log_issues(home / f"{name}.log") for name in ("simulator", "worker")}
     res["wall_seconds"] = time.monotonic() - started
-    report = render(res)
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / f"soak-{stamp}.json"
-    json_path.write_text(json.dumps(res, indent=2, default=str) + "\n")
-    (args.out / "soak-report.md").write_text(report)
-    print(report)
-    log(f"wrote {json_path} and {args.out / 'soak-report.md'}; logs in {home}")
+    write_outputs(args.out, f"soak-{stamp}.json", "soak-report.md", res, render(res))
     return 1 if res["errors"] else 0
 
 

@@ -5,7 +5,6 @@ SIGTERM or a failed phase), so a run never leaves anything behind."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -22,7 +21,7 @@ from confluent_kafka import KafkaException
 
 from bench.common import sigterm_as_interrupt
 from bench.pipeline.machine import log_issues, machine_info
-from bench.pipeline.measure import BenchError, log, proc_status
+from bench.pipeline.measure import BenchError, log, proc_status, write_outputs
 from bench.pipeline.mix import parse_mix, rate_limits
 from bench.pipeline.raw import measure_raw
 from bench.pipeline.records import build_requests
@@ -179,11 +178,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     res["ratios"] = ratios(res["pipeline"], res["raw"])
     res["wall_seconds"] = time.monotonic() - started
-    report = render_report(res)
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / f"pipeline-{stamp}.json"
-    json_path.write_text(json.dumps(res, indent=2, default=str) + "\n")
-    (args.out / "report.md").write_text(report)
-    print(report)
-    log(f"wrote {json_path} and {args.out / 'report.md'}; logs in {home}")
+    write_outputs(args.out, f"pipeline-{stamp}.json", "report.md", res, render_report(res))
     return 1 if res["errors"] else 0

@@ -5,10 +5,12 @@ from outside without touching them."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.common import stderr_log
 
@@ -22,6 +24,7 @@ __all__ = [
     "proc_status",
     "ratio",
     "summary",
+    "write_outputs",
 ]
 
 MB = 1_000_000
@@ -92,3 +95,13 @@ def cpu_seconds(pid: int | None) -> float | None:
         return None
     fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is fields[0]
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def write_outputs(out: Path, json_name: str, report_name: str, res: Any, report: str) -> None:
+    """Write a run's JSON and markdown report under `out`, print the report, say where."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / json_name
+    json_path.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    (out / report_name).write_text(report)
+    print(report)
+    log(f"wrote {json_path} and {out / report_name}; logs in {res['herald_home']}")
