@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from confluent_kafka import KafkaException
 
 from bench.common import sigterm_as_interrupt
@@ -47,7 +49,15 @@ from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.settings import PROJECT_ROOT, Settings
 
-__all__ = ["QUICK_MINUTES", "WARMUP_FRACTION", "main", "parse_args", "render", "slope"]
+__all__ = [
+    "QUICK_MINUTES",
+    "WARMUP_FRACTION",
+    "main",
+    "parse_args",
+    "render",
+    "rocksdb_kb",
+    "slope",
+]
 
 QUICK_MINUTES = 2.0
 WARMUP_FRACTION = 0.2  # the first 20 % of the run is warm-up: caches and buffers filling
@@ -96,6 +106,17 @@ def _rss_kb(pid: int | None) -> float | None:
     return None if mb is None else mb * 1000.0  # proc_status reports MB of 10^6 bytes
 
 
+def rocksdb_kb(worker_api: str) -> dict[str, float]:
+    """The tables' RocksDB memory now (`herald_rocksdb_memory_bytes` on the worker's
+    /metrics), in KB by part: what of the RSS is RocksDB's budget, not a leak."""
+    try:
+        text = httpx.get(f"{worker_api}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return {}
+    found = re.findall(r'^herald_rocksdb_memory_bytes\{part="(\w+)"\} (\S+)$', text, re.M)
+    return {f"rocksdb_{part}_kb": float(value) / 1000 for part, value in found}
+
+
 def _mb(kb: float | None) -> str:
     return "-" if kb is None else f"{kb / 1000:.0f} MB"
 
@@ -120,9 +141,12 @@ def render(res: dict[str, Any]) -> str:
         f"| slope after the first {WARMUP_FRACTION:.0%} | "
         + ("-" if k is None else f"{k:.3f} KB per message")
         + " |",
+        f"| of which RocksDB memtables / cache at the end | "
+        f"{_mb(r.get('rocksdb_memtables_kb'))} / {_mb(r.get('rocksdb_cache_kb'))} |",
         f"| simulator at the end | {_mb(r.get('simulator_end_kb'))} |",
         "",
-        f"{len(res.get('samples', []))} samples; the JSON has each (seconds, SENT, RSS).",
+        f"{len(res.get('samples', []))} samples; the JSON has each (seconds, SENT, RSS, "
+        "RocksDB memtables and cache).",
     ]
     if res["errors"]:
         lines += ["", "## Errors", "", *(f"- {e}" for e in res["errors"])]
@@ -151,7 +175,8 @@ def _soak(res: dict[str, Any], stack: LocalStack, bootstrap: str, codec: AvroCod
         rss = _rss_kb(worker)
         if rss is not None:
             sent = len(track.sent_receive_ms)
-            samples.append({"t": round(time.monotonic() - start, 2), "sent": sent, "rss_kb": rss})
+            samples.append({"t": round(time.monotonic() - start, 2), "sent": sent, "rss_kb": rss,
+                            **rocksdb_kb(stack.api_of("worker"))})  # fmt: skip
 
     res["rss"]["start_kb"] = _rss_kb(worker)
     sample()
@@ -162,6 +187,7 @@ def _soak(res: dict[str, Any], stack: LocalStack, bootstrap: str, codec: AvroCod
     res["sent"] = len(track.sent_receive_ms)
     res["dead_ends"] = len(track.dead_ends)
     res["rss"]["end_kb"] = samples[-1]["rss_kb"]
+    res["rss"].update({k: v for k, v in samples[-1].items() if k.startswith("rocksdb_")})
     res["rss"]["simulator_end_kb"] = _rss_kb(sim)
     wait_worker_idle(bootstrap, group, args.timeout)
     log(f"soak: idle for {args.idle_seconds:g} s")

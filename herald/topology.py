@@ -54,7 +54,7 @@ from pipeline.kafka import catalog as names
 from pipeline.kafka.app import HeraldApp
 from pipeline.kafka.catalog import Catalog, dispatch_topic
 from pipeline.kafka.codecs import AvroCodec, register_with_faust
-from pipeline.kafka.effects import TrackedTable
+from pipeline.kafka.rocksdb_budget import BudgetedTable, RocksDBBudget
 from pipeline.metrics import Metrics
 from pipeline.providers.base import Provider
 from pipeline.runtime import Runtime, Sinks, Tables
@@ -83,6 +83,7 @@ def wire(
     metrics: Metrics,
     providers: Mapping[str, Sequence[Provider]],
     breakers: Mapping[str, CircuitBreaker],
+    rocksdb: RocksDBBudget,
 ) -> Topology:
     """Declare every topic, table and agent of Herald on `app`, with stable names.
 
@@ -113,11 +114,12 @@ def wire(
 
     def table(name: str) -> Any:
         changelog, help = changelogs[name], table_help(name)
-        # A TrackedTable: its changelog writes join the batch's effects (acknowledged
-        # by the broker before the batch's offsets may be committed).
-        tracked = TrackedTable(
+        # A tracked table: its changelog writes join the batch's effects (acknowledged
+        # by the broker before the batch's offsets may be committed); its RocksDB
+        # databases share the worker's one memory budget.
+        tracked = BudgetedTable(
             app, name=name, default=None, partitions=changelog.partitions, help=help,
-            beacon=app.tables.beacon, options=settings.rocksdb_options(),
+            beacon=app.tables.beacon, budget=rocksdb,
         )  # fmt: skip
         return app.tables.add(tracked)
 

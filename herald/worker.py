@@ -31,6 +31,7 @@ from pipeline.http.webhooks import check_keys, receivers_off
 from pipeline.kafka.app import HeraldApp, create_app
 from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
+from pipeline.kafka.rocksdb_budget import RocksDBBudget
 from pipeline.metrics import Metrics
 from pipeline.providers import build_providers
 from pipeline.runtime import Runtime
@@ -125,6 +126,10 @@ def build_worker(settings: Settings, session: aiohttp.ClientSession | None) -> B
         audience=settings.jwt_audience,
     )
     metrics = Metrics()
+    rocksdb = RocksDBBudget.create(
+        memory_mb=settings.rocksdb_memory_mb, write_buffer_mb=settings.rocksdb_write_buffer_mb
+    )
+    metrics.watch_rocksdb(memtables=rocksdb.memtable_bytes, cache=rocksdb.cache_bytes)
     providers = build_providers(settings, session) if session is not None else {}
     names = [p.name for chain in providers.values() for p in chain]
     app = create_app(settings)
@@ -137,6 +142,7 @@ def build_worker(settings: Settings, session: aiohttp.ClientSession | None) -> B
         metrics=metrics,
         providers=providers,
         breakers=breakers_for(settings, names, metrics),
+        rocksdb=rocksdb,
     )
     services = WorkerServices(app, topology.runtime, verifier, session)
     app.add_dependency(services)

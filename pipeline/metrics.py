@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -76,6 +77,16 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
         )  # fmt: skip
         self.ready = Gauge("herald_worker_ready", "1 when the worker serves traffic", registry=r)
+        self.rocksdb_bytes = Gauge(
+            "herald_rocksdb_memory_bytes", "RocksDB memory of the tables' shared budget: "
+            "memtables (all databases) and cache (blocks read plus the memtables charged "
+            "to it)", ["part"], registry=r,
+        )  # fmt: skip
+
+    def watch_rocksdb(self, *, memtables: Callable[[], float], cache: Callable[[], float]) -> None:
+        """Read the tables' RocksDB memory when the metrics are scraped."""
+        self.rocksdb_bytes.labels("memtables").set_function(memtables)
+        self.rocksdb_bytes.labels("cache").set_function(cache)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -59,11 +59,12 @@ class Settings:
     app_id: str = _field("HERALD_APP_ID", "herald")
     worker_datadir: Path | None = _field("HERALD_WORKER_DATADIR", None)
     table_store: str = _field("HERALD_TABLE_STORE", "rocksdb://")
-    # RocksDB memory per database (one per table and partition): Faust's defaults are a
-    # 64 MiB write buffer (x3) and a 2 GiB block cache each, so memtables grow for
-    # hundreds of thousands of messages before a flush (issue 10).
-    rocksdb_write_buffer_mb: int = _field("HERALD_ROCKSDB_WRITE_BUFFER_MB", 4)
-    rocksdb_block_cache_mb: int = _field("HERALD_ROCKSDB_BLOCK_CACHE_MB", 8)
+    # One RocksDB memory budget for all the worker's table databases (5 tables x 6
+    # partitions): a shared cache (blocks read, memtables charged to it) and a write
+    # buffer manager that flushes the largest memtable when all of them pass their budget.
+    # Faust's defaults were 64 MiB x 3 write buffers and a 2 GiB cache per database (issue 10).
+    rocksdb_memory_mb: int = _field("HERALD_ROCKSDB_MEMORY_MB", 64)
+    rocksdb_write_buffer_mb: int = _field("HERALD_ROCKSDB_WRITE_BUFFER_MB", 32)
     processing_guarantee: str = _field("HERALD_PROCESSING_GUARANTEE", "at_least_once")
     session_timeout_s: float = _field("HERALD_SESSION_TIMEOUT", 10.0)
     heartbeat_interval_s: float = _field("HERALD_HEARTBEAT_INTERVAL", 1.0)
@@ -241,17 +242,6 @@ class Settings:
     @property
     def datadir(self) -> Path:
         return self.worker_datadir or self.home / "worker"
-
-    def rocksdb_options(self) -> dict[str, int]:
-        """Options for each table's RocksDB (a fresh dict: Faust's store pops from it)."""
-        mib = 1024 * 1024
-        return {
-            "write_buffer_size": self.rocksdb_write_buffer_mb * mib,
-            "max_write_buffer_number": 2,
-            "target_file_size_base": self.rocksdb_write_buffer_mb * mib,
-            "block_cache_size": self.rocksdb_block_cache_mb * mib,
-            "block_cache_compressed_size": self.rocksdb_block_cache_mb * mib // 4,
-        }
 
     @property
     def rate_limit_map(self) -> dict[str, float]:

@@ -65,6 +65,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--http-rate", type=float, default=1000.0, help="HTTP req/s offered")
     p.add_argument("--http-seconds", type=float, help="seconds per HTTP run (10; quick 2; 0: none)")
     p.add_argument("--http-connections", type=int, default=50)
+    p.add_argument(
+        "--door",
+        choices=("ingress", "inline"),
+        default="ingress",
+        help="where POST goes: `herald ingress` in front of the worker, or the worker's own",
+    )
     p.add_argument("--backlog", type=int, help="backlog for the RSS reading (100000; quick 500)")
     p.add_argument("--workers", type=int, default=2, help="the last throughput run's workers")
     p.add_argument("--warmup", type=int, default=50, help="pipeline records before timing")
@@ -139,16 +145,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # 2. The pipeline.
         # The tenant quota off: the HTTP runs measure the door, not the quota's 429s.
         extra = {"HERALD_RATE_LIMITS": rate_limits(args.rate_limits), "HERALD_TENANT_RATE": "0"}
-        res["worker_env"] = extra
+        res["worker_env"] = dict(extra)
+        if args.door == "ingress":  # the public port is the ingress's, the worker's behind it
+            extra["HERALD_WORKER_HTTP_PORT"] = str(free_port())
         stack = Stack(pipeline_env(home, bootstrap, extra), home)
-        log("pipeline: starting the simulator and one worker")
+        log(f"pipeline: starting the simulator, one worker and the {args.door} door")
         stack.start("simulator")
         stack.start("worker")
-        pids |= {
-            "worker": stack.procs["worker"].pid,
-            "simulator": stack.procs["simulator"].pid,
-            "broker": broker.running_pid(settings),
-        }
+        if args.door == "ingress":
+            stack.start("ingress")
+        pids |= {name: proc.pid for name, proc in stack.procs.items()}
+        pids["broker"] = broker.running_pid(settings)
         measure_pipeline(res, stack, bootstrap, codec, run, pids, args)
     except (BenchError, KafkaException, AssertionError, OSError) as exc:
         res["errors"].append(f"setup: {type(exc).__name__}: {exc}")
@@ -174,7 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     res["machine"]["loadavg_end"] = list(os.getloadavg())
     res["logs"] = {
         name: log_issues(home / f"{name}.log")
-        for name in ("simulator", "worker", *(f"worker-{i}" for i in range(2, args.workers + 1)))
+        for name in (
+            "simulator",
+            "ingress",
+            "worker",
+            *(f"worker-{i}" for i in range(2, args.workers + 1)),
+        )
     }
     res["ratios"] = ratios(res["pipeline"], res["raw"])
     res["wall_seconds"] = time.monotonic() - started

@@ -1,8 +1,10 @@
 """HTTP ingress under load while the pipeline is busy: a backlog of requests is produced
 straight to Kafka (so the worker's stream processing is saturated), then the load
 generator (`bench.pipeline.httpload`, a process of its own) POSTs at a fixed offered
-rate and then at saturation against the worker's HTTP port, which shares the worker's
-event loop with the agents. The worker is then left to drain before the next phase.
+rate and then at saturation against the stack's public door: `herald ingress` (the
+default, `--door ingress`: a process of its own that validates and produces), or the
+worker's own HTTP port, which shares its event loop with the agents (`--door inline`).
+The worker is then left to drain before the next phase.
 """
 
 from __future__ import annotations

@@ -9,6 +9,12 @@ from typing import Any
 __all__ = ["fmt", "render_pipeline"]
 
 
+_DOORS = {
+    "ingress": "`herald ingress` in front of the worker",
+    "inline": "the worker's own door, on its event loop",
+}
+
+
 def fmt(value: Any, digits: int = 0) -> str:
     """A number for a table: thousands separators, `digits` decimals, n/a for None."""
     if value is None:
@@ -92,6 +98,7 @@ def render_pipeline(res: dict[str, Any]) -> list[str]:
         out += [
             "",
             "## HTTP ingress (POST /v1/notifications from another process, "
+            f"to {_DOORS.get(args.get('door', 'inline'), '?')}, "
             "while a backlog keeps the worker busy)",
             "",
             "| load | requests | accepted req/s | p50 ms | p95 ms | p99 ms | max ms | statuses |",

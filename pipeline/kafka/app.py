@@ -60,4 +60,8 @@ def create_app(settings: Settings) -> HeraldApp:
         producer_acks=-1,
         stream_wait_empty=False,
         table_cleanup_interval=60.0,
+        # The store's index of recent keys to partitions, per table (Faust's default
+        # 1,000): each key is kept as Faust's JSON encoding, about 4 KiB apiece, and the
+        # index only spares reads made outside a record's stream a look in each partition.
+        table_key_index_size=100,
     )
