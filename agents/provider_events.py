@@ -8,26 +8,28 @@ holds it against the message's state (same provider, same provider message id).
 Events for unknown messages, for another provider's or another send's message, and
 repeated event ids are counted in `herald_provider_events_dropped{provider, reason}`
 and change nothing. When the state may not have caught up with the send yet, the
-event waits for it, at most HERALD_PROVIDER_EVENT_WAIT seconds.
+event is handed to the durable scheduler and judged again later (never held in the
+stage: see `pipeline.domain.event_wait`), until it has waited
+HERALD_PROVIDER_EVENT_WAIT seconds.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Mapping
 from typing import Any
 
+from pipeline.domain import schedule as scheduler
+from pipeline.domain.event_wait import first_seen_s, recheck_after_s
 from pipeline.domain.ids import message_key
 from pipeline.domain.provider_events import Verdict, judge
 from pipeline.domain.state import status_for_event
 from pipeline.kafka.batches import Stage
+from pipeline.kafka.catalog import PROVIDER_EVENTS
 from pipeline.runtime import Runtime
 
-__all__ = ["POLL_S", "STAGE", "handle_one", "provider_events", "settle"]
+__all__ = ["STAGE", "defer", "handle_one", "provider_events"]
 
 STAGE = "provider-events"
-POLL_S = 0.05  # how often a waiting event looks at the state again
 
 
 async def provider_events(stream: Any, rt: Runtime, stage: Stage) -> None:
@@ -44,7 +46,14 @@ async def handle_one(rt: Runtime, message: Any) -> None:
     event_id = f"{record['provider']}:{record['eventId']}"
     verdict, state = Verdict.DUPLICATE, None
     if not rt.recent_events.seen(event_id, time.monotonic()):
-        verdict, state = await settle(rt, record, key)
+        waited = time.time() - first_seen_s(record["at"], message.timestamp)
+        state = rt.tables.state.get(key)
+        verdict = judge(record, state, settled=waited >= rt.settings.provider_event_wait_s)
+        if verdict is Verdict.WAIT:
+            await defer(rt, message, key, event_id, waited)
+            return
+        if event_id in rt.deferred_events:  # it waited for the projection: how long
+            rt.metrics.provider_event_wait.labels(record["provider"]).observe(waited)
     if verdict is not Verdict.APPLY:
         rt.metrics.provider_events_dropped.labels(record["provider"], verdict.value).inc()
         return
@@ -54,21 +63,11 @@ async def handle_one(rt: Runtime, message: Any) -> None:
     rt.recent_events.add(event_id, time.monotonic())
 
 
-async def settle(
-    rt: Runtime, record: Mapping[str, Any], key: str
-) -> tuple[Verdict, dict[str, Any] | None]:
-    """The verdict on `record`, waiting (bounded) while its send may be on its way."""
-    started = time.monotonic()
-    deadline = started + rt.settings.provider_event_wait_s
-    waited = False
-    while True:
-        state = rt.tables.state.get(key)
-        verdict = judge(record, state, settled=time.monotonic() >= deadline)
-        if verdict is not Verdict.WAIT:
-            if waited:  # the status projection was behind the provider: how far
-                rt.metrics.provider_event_wait.labels(record["provider"]).observe(
-                    time.monotonic() - started
-                )
-            return verdict, state
-        waited = True
-        await asyncio.sleep(POLL_S)
+async def defer(rt: Runtime, message: Any, key: str, event_id: str, waited_s: float) -> None:
+    """Hand the event (its original bytes) to the scheduler, to be judged again later:
+    its offset is then committed, and the stream goes on."""
+    due_ms = scheduler.now_ms() + int(recheck_after_s(waited_s) * 1000)
+    entry = scheduler.schedule(f"event:{event_id}:{due_ms}", due_ms, PROVIDER_EVENTS, key,
+                               message.value)  # fmt: skip
+    await rt.produce(rt.sinks.scheduler, message.key, entry)
+    rt.deferred_events.add(event_id, time.monotonic())

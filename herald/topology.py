@@ -182,7 +182,8 @@ def wire(
               uses=("send-ledger",))  # fmt: skip
     agent("scheduler", names.SCHEDULER, schedule_agent, writes=(names.DLQ,), uses=("schedule",))
     agent("provider-events", names.PROVIDER_EVENTS, provider_events,
-          writes=(names.STATUS, names.DLQ), uses=("notification-state",))  # fmt: skip
+          writes=(names.STATUS, names.SCHEDULER, names.DLQ),
+          uses=("notification-state",))  # fmt: skip
     agent("status", names.STATUS, status, writes=(names.DLQ,), uses=("notification-state",))
 
     async def scheduler_tick() -> None:
@@ -192,6 +193,6 @@ def wire(
     topo.timers.append(TimerSpec(
         "scheduler-tick", settings.scheduler_tick_s,
         "fires the due entries of the schedule table to their topics",
-        writes=(*lanes, names.REQUESTS, names.SCHEDULER),
+        writes=(*lanes, names.REQUESTS, names.PROVIDER_EVENTS, names.SCHEDULER),
     ))  # fmt: skip
     return topo

@@ -98,6 +98,10 @@ class BudgetedRocksDBOptions(faust_rocksdb.RocksDBOptions):
         table = rocksdict.BlockBasedOptions()
         table.set_bloom_filter(self.bloom_filter_size, block_based=True)
         table.set_block_cache(self.budget.cache)
+        # Every SST file's index and bloom filter in the same cache: kept apart, as
+        # RocksDB does by default, they grow with the number of files on disk.
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
         table.set_index_type(rocksdict.BlockBasedIndexType.binary_search())
         options.set_block_based_table_factory(table)
         return options

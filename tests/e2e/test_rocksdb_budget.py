@@ -41,6 +41,8 @@ def test_every_table_database_draws_on_the_shared_budget(stack: Stack) -> None:
     for db, (_, text) in newest.items():  # each database's newest OPTIONS: what it runs with
         assert _option(text, "write_buffer_size") == budget.database_write_buffer_bytes, db
         assert _option(text, "arena_block_size") == 64 * 1024, db
+        # SST indexes and filters are charged to the shared cache, not kept apart.
+        assert re.search(r"^\s*cache_index_and_filter_blocks=true$", text, re.MULTILINE), db
 
     metrics = httpx.get(f"{stack.api_of('worker')}/metrics", timeout=5).text
     memtables = _rocksdb_metric(metrics, "memtables")
