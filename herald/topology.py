@@ -40,6 +40,7 @@ from typing import Any
 
 from agents.ingest import ingest
 from agents.preferences import preferences
+from agents.provider_events import WINDOW as PROVIDER_EVENTS_WINDOW
 from agents.provider_events import provider_events
 from agents.scheduler import fire_due, schedule_agent
 from agents.send import send
@@ -182,6 +183,7 @@ def wire(
               uses=("send-ledger",))  # fmt: skip
     agent("scheduler", names.SCHEDULER, schedule_agent, writes=(names.DLQ,), uses=("schedule",))
     agent("provider-events", names.PROVIDER_EVENTS, provider_events,
+          window=PROVIDER_EVENTS_WINDOW,  # batches overlap: one that waits stops nothing
           writes=(names.STATUS, names.SCHEDULER, names.DLQ),
           uses=("notification-state",))  # fmt: skip
     agent("status", names.STATUS, status, writes=(names.DLQ,), uses=("notification-state",))
