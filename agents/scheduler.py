@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from itertools import islice
 from typing import Any
 
 from pipeline.domain import schedule as scheduler
 from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime
 
-__all__ = ["FIRE_MAX", "STAGE", "apply", "fire_due", "schedule_agent"]
+__all__ = ["STAGE", "apply", "fire_due", "schedule_agent"]
 
 STAGE = "scheduler"
-FIRE_MAX = 1000  # entries fired per tick (the rest on the next ones)
 
 
 async def schedule_agent(stream: Any, rt: Runtime, stage: Stage) -> None:
@@ -33,17 +30,16 @@ async def apply(rt: Runtime, message: Any) -> None:
 
 
 async def fire_due(rt: Runtime, app: Any) -> None:
-    """Timer: produce the due entries to their topics and wait for the broker, then mark
-    them FIRED. The marker removes an entry, so it is written only once the target
-    record is safely on its topic: a crash in between fires the entry again (the send
-    ledger, the idempotency table and the provider events' event ids make that
-    harmless), never loses it. Up to `FIRE_MAX` entries per tick, produced together."""
+    """Timer: produce every due entry to its topic and wait for the broker, then mark it
+    FIRED. The marker removes the entry, so it is written only once the target record
+    is safely on its topic: a crash in between fires the entry again (the send ledger
+    and the idempotency table make that harmless), never loses it."""
     if app.rebalancing or app.in_recovery:
         return
     now = scheduler.now_ms()
-    due = list(islice(scheduler.due(rt.tables.schedule.items(), now, rt.fired), FIRE_MAX))
-    sent = [await rt.sink_for(topic).send(key=key, value=payload) for _, topic, key, payload in due]
-    await asyncio.gather(*sent)
-    for entry_id, _, key, _ in due:
+    for entry_id, topic, key, payload in list(
+        scheduler.due(rt.tables.schedule.items(), now, rt.fired)
+    ):
+        await (await rt.sink_for(topic).send(key=key, value=payload))
         await rt.sinks.scheduler.send(key=key, value=scheduler.marker(entry_id, "FIRED", key))
         rt.fired.add(entry_id)

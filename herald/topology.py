@@ -40,7 +40,6 @@ from typing import Any
 
 from agents.ingest import ingest
 from agents.preferences import preferences
-from agents.provider_events import WINDOW as PROVIDER_EVENTS_WINDOW
 from agents.provider_events import provider_events
 from agents.scheduler import fire_due, schedule_agent
 from agents.send import send
@@ -183,9 +182,7 @@ def wire(
               uses=("send-ledger",))  # fmt: skip
     agent("scheduler", names.SCHEDULER, schedule_agent, writes=(names.DLQ,), uses=("schedule",))
     agent("provider-events", names.PROVIDER_EVENTS, provider_events,
-          window=PROVIDER_EVENTS_WINDOW,  # batches overlap: one that waits stops nothing
-          writes=(names.STATUS, names.SCHEDULER, names.DLQ),
-          uses=("notification-state",))  # fmt: skip
+          writes=(names.STATUS, names.DLQ), uses=("notification-state",))  # fmt: skip
     agent("status", names.STATUS, status, writes=(names.DLQ,), uses=("notification-state",))
 
     async def scheduler_tick() -> None:
@@ -195,6 +192,6 @@ def wire(
     topo.timers.append(TimerSpec(
         "scheduler-tick", settings.scheduler_tick_s,
         "fires the due entries of the schedule table to their topics",
-        writes=(*lanes, names.REQUESTS, names.PROVIDER_EVENTS, names.SCHEDULER),
+        writes=(*lanes, names.REQUESTS, names.SCHEDULER),
     ))  # fmt: skip
     return topo

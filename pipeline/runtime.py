@@ -82,8 +82,6 @@ class Runtime:
     # Provider event ids this worker turned into a status lately (bounded, expiring):
     # a repeated event id counts once (`pipeline.domain.provider_events`).
     recent_events: RecentIds = field(default_factory=RecentIds)
-    # ... and those it handed to the scheduler to be judged again (the wait metric).
-    deferred_events: RecentIds = field(default_factory=RecentIds)
 
     @property
     def available_channels(self) -> set[str]:
@@ -92,13 +90,8 @@ class Runtime:
         return {c for c in lanes if self.providers.get(c)}
 
     def sink_for(self, topic: str) -> Any:
-        """The sink of a topic the scheduler may target (a lane, the requests, or the
-        provider events that waited for their send)."""
-        for sink in (
-            *self.sinks.dispatch.values(),
-            self.sinks.requests,
-            self.sinks.provider_events,
-        ):
+        """The sink of a topic the scheduler may target (a lane or the requests)."""
+        for sink in (*self.sinks.dispatch.values(), self.sinks.requests):
             if sink.get_topic_name() == topic:
                 return sink
         raise KeyError(topic)

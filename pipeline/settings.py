@@ -186,10 +186,9 @@ class Settings:
     # Provider webhooks: a signed timestamp older (or further ahead) than this many
     # seconds is a replay and refused (SendGrid's header, Vonage's `timestamp`).
     webhook_replay_window_s: float = _field("HERALD_WEBHOOK_REPLAY_WINDOW", 300.0)
-    # How long a provider event for a message whose send is not in its state yet may wait
-    # for it (the status projection can lag the provider; the event waits through the
-    # scheduler, not in the stage) before it is dropped.
-    provider_event_wait_s: float = _field("HERALD_PROVIDER_EVENT_WAIT", 300.0)
+    # How long a provider event for a message whose send is not in its state yet waits
+    # for it (the status projection can lag the provider) before it is dropped.
+    provider_event_wait_s: float = _field("HERALD_PROVIDER_EVENT_WAIT", 5.0)
     # The pipeline's public base URL for provider callbacks; empty: the HTTP ingress's own.
     public_base_url: str = _field("HERALD_PUBLIC_URL", "")
     # Simulator: SMTP sink port.

@@ -32,10 +32,6 @@ def pipeline_env(home: Path, bootstrap: str, extra: dict[str, str]) -> dict[str,
     """The stack's environment (plus `extra`), with this checkout first on PYTHONPATH so
     the children run the same code as the benchmark."""
     env = stack_env(home, bootstrap, extra)
-    # The test stack's short event wait would drop DELIVERED events under a backlog: the
-    # benchmarks keep the worker's default.
-    if "HERALD_PROVIDER_EVENT_WAIT" not in extra:
-        env["HERALD_PROVIDER_EVENT_WAIT"] = str(Settings().provider_event_wait_s)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
     )

@@ -101,8 +101,6 @@ def stack_env(home: Path, bootstrap: str, extra: Mapping[str, str] | None = None
             "HERALD_RETRY_SCALE": "0.25",
             "HERALD_BREAKER_PROBE_INTERVAL": "2",
             "HERALD_SCHEDULER_TICK": "0.1",
-            # A provider event for an unknown message is dropped after 2 s, not 300 s.
-            "HERALD_PROVIDER_EVENT_WAIT": "2",
             # FCM at 12/s over 6 partitions: 2/s per partition, so a test can see it.
             "HERALD_RATE_LIMITS": "sendgrid=600,smtp=100,twilio=200,vonage=100,"
             "whatsapp-cloud=200,twilio-whatsapp=100,fcm=12",

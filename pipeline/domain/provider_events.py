@@ -18,9 +18,9 @@ provider message id. Otherwise it is dropped with a reason (a metric label):
 
 The state can lag the provider (the status projection is one topic behind the
 send), so while a send of the message may still be on its way (`in_flight`) the
-verdict is WAIT; the stage hands the event to the scheduler and judges it again later
-(`pipeline.domain.event_wait`), with `settled=True` once it has waited
-HERALD_PROVIDER_EVENT_WAIT.
+verdict is WAIT; the stage waits a bounded time (HERALD_PROVIDER_EVENT_WAIT, kept
+under the rebalance timeout: a rebalance waits for the batch in hand) and then
+judges with `settled=True`.
 """
 
 from __future__ import annotations

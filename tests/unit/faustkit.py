@@ -6,7 +6,6 @@ Faust does (batches in, acknowledgements and crashes out) without a broker.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -19,7 +18,6 @@ class Msg:
     key: bytes = b""
     value: bytes | None = None
     generation_id: int = 1
-    timestamp: float = field(default_factory=time.time)  # Faust's: the record's, in seconds
 
 
 @dataclass

@@ -14,9 +14,7 @@ from agents.provider_events import provider_events
 from agents.send import send
 from agents.status import status as status_agent
 from pipeline.budgets import RateBudgets
-from pipeline.clock import now
 from pipeline.domain import ledger
-from pipeline.domain import schedule as scheduler
 from pipeline.domain.breaker import CircuitBreaker
 from pipeline.domain.routing import CHANNELS
 from pipeline.domain.templates import TemplateCatalog
@@ -261,62 +259,13 @@ async def test_provider_events_move_only_the_messages_own_send_and_count_once(
     assert stream.acked == [1, 1, 2, 3, 4]
 
 
-async def test_an_early_provider_event_is_handed_to_the_scheduler_not_held(
-    world: Runtime,
-) -> None:
-    """The state has not folded the send within the batch's hold: the event is scheduled
-    (its original bytes, to its own topic, a little later), its offset acknowledged,
-    nothing dropped; once the send is folded, the scheduled copy applies."""
-    rt = replace(world, settings=world.settings.with_(provider_event_wait_s=60.0))
+async def test_an_early_provider_event_waits_for_its_send(world: Runtime) -> None:
+    rt = replace(world, settings=world.settings.with_(provider_event_wait_s=5.0))
     rt.tables.state["acme:m-1"] = {
         **sent_state(),
         "status": "PROCESSING",
         "attempts": [],
         "history": [{"status": "PROCESSING", "channel": "email"}],
-    }
-    early = provider_event(rt, 1, at=now())
-    stream = await run(provider_events, rt, [[early]])
-    assert stream.acked == [1] and statuses(rt) == []
-    [entry] = rt.sinks.scheduler.values()
-    assert entry["op"] == "SCHEDULE" and entry["topic"] == "herald.provider.events"
-    assert entry["key"] == "acme:m-1" and entry["payload"] == early.message.value
-    # Looked at again after as long as it has waited so far (the batch's hold, ~1 s).
-    assert 0 < entry["dueAt"] - scheduler.now_ms() <= 2000
-    assert dropped(rt, "send-not-recorded") == 0
-
-    rt.tables.state["acme:m-1"] = sent_state()  # the projection caught up
-    again = event("herald.provider.events", 9, "acme:m-1", entry["payload"])
-    await run(provider_events, rt, [[again]])
-    assert statuses(rt) == ["DELIVERED"]
-
-
-async def test_an_event_whose_send_never_comes_is_dropped_once_it_has_waited(
-    world: Runtime,
-) -> None:
-    rt = replace(world, settings=world.settings.with_(provider_event_wait_s=60.0))
-    processing = [{"status": "PROCESSING", "channel": "email"}]
-    rt.tables.state["acme:m-1"] = {
-        **sent_state(),
-        "status": "PROCESSING",
-        "attempts": [],
-        "history": processing,
-    }
-    stale = provider_event(rt, 1, at="2026-11-28T10:00:00Z")  # long before this test ran
-    await run(provider_events, rt, [[stale]])
-    assert list(rt.sinks.scheduler.values()) == [] and statuses(rt) == []
-    assert dropped(rt, "send-not-recorded") == 1
-
-
-async def test_an_event_a_moment_ahead_of_its_send_waits_in_place(world: Runtime) -> None:
-    """The usual race (the webhook beats the status projection by milliseconds) costs no
-    scheduler round trip: the batch holds, at most a second, until the send is folded."""
-    rt = replace(world, settings=world.settings.with_(provider_event_wait_s=60.0))
-    processing = [{"status": "PROCESSING", "channel": "email"}]
-    rt.tables.state["acme:m-1"] = {
-        **sent_state(),
-        "status": "PROCESSING",
-        "attempts": [],
-        "history": processing,
     }
 
     async def the_send_is_folded() -> None:
@@ -324,7 +273,6 @@ async def test_an_event_a_moment_ahead_of_its_send_waits_in_place(world: Runtime
         rt.tables.state["acme:m-1"] = sent_state()
 
     folding = asyncio.create_task(the_send_is_folded())
-    stream = await run(provider_events, rt, [[provider_event(rt, 1, at=now())]])
+    await run(provider_events, rt, [[provider_event(rt, 1)]])
     await folding
-    assert statuses(rt) == ["DELIVERED"] and stream.acked == [1]
-    assert list(rt.sinks.scheduler.values()) == []
+    assert statuses(rt) == ["DELIVERED"]
