@@ -41,9 +41,11 @@ def test_a_write_buffer_budget_larger_than_the_memory_budget_is_refused() -> Non
         RocksDBBudget.create(memory_mb=8, write_buffer_mb=16)
 
 
-def _memtables_after_writing(tmp_path: Path, budget: RocksDBBudget) -> int:
+def _memtables_after_writing(tmp_path: Path, budget: RocksDBBudget, *, settle_below: int) -> int:
     """Twelve databases with 4 MiB memtables each, 3 MB written to each: too little for
-    any database to flush on its own, so only a shared budget can make them flush."""
+    any database to flush on its own, so only a shared budget can make them flush. The
+    flushes run on RocksDB's background threads: wait (at most 10 s) for the memtables
+    to settle below `settle_below`, and return what they hold then."""
     budget = dataclasses.replace(budget, database_write_buffer_bytes=4 * _MIB)
     options = BudgetedRocksDBOptions(budget)
     dbs = [options.open(tmp_path / f"db-{n}") for n in range(12)]
@@ -52,7 +54,9 @@ def _memtables_after_writing(tmp_path: Path, budget: RocksDBBudget) -> int:
         for i in range(3_000):
             for n, db in enumerate(dbs):
                 db[f"key-{n}-{i}".encode()] = value
-        time.sleep(0.5)  # flushes run on RocksDB's background threads
+        deadline = time.monotonic() + 10.0
+        while budget.memtable_bytes() >= settle_below and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert dbs[0][b"key-0-0"] == value  # what was flushed is still read back
         assert budget.cache_bytes() >= budget.memtable_bytes()  # charged to the cache
         return budget.memtable_bytes()
@@ -65,11 +69,16 @@ def test_a_shared_write_buffer_budget_bounds_the_memtables_of_every_database(
     tmp_path: Path,
 ) -> None:
     unbounded = _memtables_after_writing(
-        tmp_path / "unbounded", RocksDBBudget.create(memory_mb=1024, write_buffer_mb=1024)
+        tmp_path / "unbounded",
+        RocksDBBudget.create(memory_mb=1024, write_buffer_mb=1024),
+        settle_below=1 << 62,  # no wait: nothing makes these flush
     )
     bounded = _memtables_after_writing(
-        tmp_path / "bounded", RocksDBBudget.create(memory_mb=64, write_buffer_mb=4)
+        tmp_path / "bounded",
+        RocksDBBudget.create(memory_mb=64, write_buffer_mb=4),
+        settle_below=8 * _MIB,
     )
     assert unbounded > 30 * _MIB  # every write still in a memtable
-    # Flushed down to about each database's empty memtable (an arena block or two).
-    assert bounded < unbounded / 3
+    # Flushed down to about the 4 MiB budget (each database's empty memtable is an arena
+    # block or two), where the same writes without it hold over 30 MiB.
+    assert bounded < 8 * _MIB
