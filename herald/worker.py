@@ -27,10 +27,12 @@ from pipeline.http.api import Ingress
 from pipeline.http.auth import TokenVerifier
 from pipeline.http.door import InlineDoor
 from pipeline.http.protocol import IngressRunner
+from pipeline.http.routing import Router
 from pipeline.http.webhooks import check_keys, receivers_off
 from pipeline.kafka.app import HeraldApp, create_app
 from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
+from pipeline.kafka.owners import Owners
 from pipeline.kafka.rocksdb_budget import RocksDBBudget
 from pipeline.metrics import Metrics
 from pipeline.providers import build_providers
@@ -72,7 +74,11 @@ class WorkerServices(Service):
 
     async def on_start(self) -> None:
         s = self.runtime.settings
-        web_app = Ingress(InlineDoor(self.runtime, self.ready), self.verifier).build()
+        router = None  # several workers in a group: keys in others' partitions asked of them
+        if self.session is not None:
+            owners = Owners(self.app, self.ready)
+            router = Router(owners, self.session, check_timeout_s=s.peer_check_timeout_s)
+        web_app = Ingress(InlineDoor(self.runtime, self.ready, router), self.verifier).build()
         self.runner = IngressRunner(web_app, access_log=None)
         await self.runner.setup()
         # Behind `herald ingress` the worker serves on its own port (the query side and the
