@@ -13,6 +13,7 @@ secrets per run (`pipeline.devstack.secrets`) and hand them to simulator and wor
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -70,7 +71,8 @@ class Settings:
     # so the one that takes a partition over has its table already (0: none).
     table_standby_replicas: int = _field("HERALD_TABLE_STANDBY_REPLICAS", 1)
     # Where the other workers of the group reach this worker's HTTP (Faust's canonical_url,
-    # advertised with the assignment); empty: http://127.0.0.1:{the worker's HTTP port}.
+    # advertised with the assignment); empty: http://{HERALD_HTTP_HOST}:{the worker's port},
+    # the machine's host name when HERALD_HTTP_HOST listens on every address (0.0.0.0).
     advertised_url: str = _field("HERALD_ADVERTISED_URL", "")
     # How long a worker's door waits for the worker owning a user's preferences to answer
     # the opted-out check; unanswered, it accepts and the pipeline blocks the message.
@@ -288,7 +290,12 @@ class Settings:
     @property
     def advertised_base_url(self) -> str:
         """Where the group's other workers reach this worker's HTTP (no trailing slash)."""
-        return (self.advertised_url or f"http://127.0.0.1:{self.worker_port}").rstrip("/")
+        if self.advertised_url:
+            return self.advertised_url.rstrip("/")
+        host = self.http_host
+        if host in ("0.0.0.0", "::", ""):  # every address: the name others know it by
+            host = socket.gethostname()
+        return f"http://{host}:{self.worker_port}"
 
     @property
     def public_url(self) -> str:

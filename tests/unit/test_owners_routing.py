@@ -8,6 +8,7 @@ is fixed by a stand-in of `Owners`. The real group is in tests/e2e/test_scale_ou
 from __future__ import annotations
 
 import asyncio
+import socket
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,8 @@ from aiohttp.test_utils import TestServer
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types.tuples import TP
 
+from herald.cli import parser
+from herald.up import worker_children
 from herald.worker import build_worker
 from pipeline.domain.state import public_view
 from pipeline.http import door as door_module
@@ -294,3 +297,37 @@ async def test_the_consent_route_answers_the_stored_record_for_the_callers_tenan
     assert mine == (200, {"userId": "u1", "preferences": withdrawn("u1")})
     assert none == (200, {"userId": "u2", "preferences": None})
     assert bad[0] == 422
+
+
+# ------------------------------------------------------------ herald up --workers N
+
+
+def test_herald_up_gives_each_worker_its_own_port_state_and_advertised_url() -> None:
+    settings = Settings.from_env({}, home=Path("/tmp/herald-up-home"))
+    shell = {"HERALD_ADVERTISED_URL": "http://shared:1", "HERALD_HOME": "/tmp/herald-up-home"}
+    children = worker_children(settings, shell, 8181, 3)
+    assert [c.name for c in children] == ["worker", "worker-2", "worker-3"]
+    ports = [c.port for c in children]
+    assert ports[0] == 8181 and len(set(ports)) == 3
+    for child in children:
+        assert child.env["HERALD_WORKER_HTTP_PORT"] == str(child.port)
+        assert child.env["HERALD_ADVERTISED_URL"] == f"http://127.0.0.1:{child.port}"
+        assert Settings.from_env(child.env).advertised_base_url == f"http://127.0.0.1:{child.port}"
+    datadirs = [Settings.from_env(c.env).datadir for c in children]
+    assert datadirs == [Path("/tmp/herald-up-home/worker"), Path("/tmp/herald-up-home/worker-2"),
+                        Path("/tmp/herald-up-home/worker-3")]  # fmt: skip
+
+
+def test_herald_up_takes_a_worker_count() -> None:
+    assert parser().parse_args(["up", "--workers", "2"]).workers == 2
+    assert parser().parse_args(["up"]).workers == 1
+
+
+def test_a_worker_advertises_where_the_others_reach_it() -> None:
+    assert Settings.from_env({}).advertised_base_url == "http://127.0.0.1:8080"
+    behind = {"HERALD_WORKER_HTTP_PORT": "9001"}
+    assert Settings.from_env(behind).advertised_base_url == "http://127.0.0.1:9001"
+    anywhere = Settings.from_env({"HERALD_HTTP_HOST": "0.0.0.0"}).advertised_base_url
+    assert anywhere == f"http://{socket.gethostname()}:8080"  # a container's own name
+    given = {"HERALD_ADVERTISED_URL": "http://worker-3.herald:8080/"}
+    assert Settings.from_env(given).advertised_base_url == "http://worker-3.herald:8080"
