@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -51,9 +50,9 @@ def test_a_keys_partition_is_murmur2_of_its_raw_bytes_as_kafka_places_it() -> No
 
 
 @pytest.fixture(scope="module")
-def worker_app() -> Any:
+def worker_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The wired Faust app of a worker (memory store; nothing started)."""
-    datadir = Path(tempfile.mkdtemp(prefix="herald-routing-"))
+    datadir = tmp_path_factory.mktemp("worker")
     settings = Settings.from_env(
         {}, table_store="memory://", jwt_secret=SECRET, worker_datadir=datadir,
         worker_http_port=8181,
