@@ -141,7 +141,7 @@ def _simulator(args: argparse.Namespace, settings: Settings) -> int:
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     from herald.up import run
 
-    return run(settings)
+    return run(settings, workers=args.workers)
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -169,9 +169,11 @@ def _topology(args: argparse.Namespace, settings: Settings) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="herald", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="broker, topics, simulator and a worker (./run.sh)").set_defaults(
-        fn=_up
-    )
+    up = sub.add_parser("up", help="broker, topics, simulator and a worker (./run.sh)")
+    up.add_argument("--workers", type=int, default=1,
+                    help="workers in the one consumer group (default 1; up to 6, the "
+                    "partition count, do work)")  # fmt: skip
+    up.set_defaults(fn=_up)
     b = sub.add_parser("broker", help="the local Apache Kafka broker")
     b.add_argument("action", choices=["start", "stop", "status"])
     b.set_defaults(fn=_broker)

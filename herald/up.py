@@ -1,13 +1,15 @@
-"""`herald up`: the embedded default. Broker, topics, simulator, one worker and the
-ingress in front of it; Ctrl-C stops all.
+"""`herald up`: the embedded default. Broker, topics, simulator, one worker (or N with
+`--workers N`, one consumer group) and the ingress in front of it; Ctrl-C stops all.
 
 Children run as separate processes (`herald simulator`, `herald worker`, `herald
 ingress`) so a crash in one is visible and each has its own event loop, exactly as
 in production: the ingress serves the public port (HERALD_HTTP_PORT, where the
 simulator's webhooks go) and the worker its own (HERALD_WORKER_HTTP_PORT, a free
-one when unset), which the ingress asks for states and idempotency checks. A broker
-this command started is stopped again on exit; one that was already running is left
-alone.
+one when unset), which the ingress asks for states and idempotency checks. With
+`--workers N` the others join the same group, each on a free port of its own with its
+own state directory (`$HERALD_HOME/worker-K`) and that port advertised to the group, so
+a read reaching any of them finds the worker that holds the data. A broker this
+command started is stopped again on exit; one that was already running is left alone.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.devstack.processes import free_port, simulator_env
@@ -29,7 +33,7 @@ from pipeline.kafka import admin, broker
 from pipeline.kafka.catalog import Catalog
 from pipeline.settings import Settings
 
-__all__ = ["child_env", "run", "wait_http"]
+__all__ = ["WorkerChild", "child_env", "run", "wait_http", "worker_children"]
 
 
 def child_env(settings: Settings, jwt_secret: str, worker_port: int = 0) -> dict[str, str]:
@@ -52,6 +56,34 @@ def child_env(settings: Settings, jwt_secret: str, worker_port: int = 0) -> dict
     return env
 
 
+@dataclass(frozen=True)
+class WorkerChild:
+    """One worker `herald up` starts: its name, HTTP port and environment."""
+
+    name: str
+    port: int
+    env: dict[str, str]
+
+
+def worker_children(
+    settings: Settings, env: Mapping[str, str], first_port: int, count: int
+) -> list[WorkerChild]:
+    """`count` workers of one group: the first on `first_port` with the default state
+    directory, the others (`worker-2`, ...) on free ports with directories of their own;
+    each advertises its own port to the group (a URL set in the shell would be shared)."""
+    out = []
+    for k in range(1, count + 1):
+        port = first_port if k == 1 else free_port()
+        name = "worker" if k == 1 else f"worker-{k}"
+        child = dict(env)
+        child["HERALD_WORKER_HTTP_PORT"] = str(port)
+        child["HERALD_ADVERTISED_URL"] = f"http://127.0.0.1:{port}"
+        if k > 1:
+            child["HERALD_WORKER_DATADIR"] = str(Path(settings.home) / name)
+        out.append(WorkerChild(name, port, child))
+    return out
+
+
 def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -67,7 +99,10 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
     raise HeraldError(f"{url} did not answer within {timeout:.0f}s")
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, workers: int = 1) -> int:
+    if workers < 1:
+        print("herald up: --workers must be at least 1", file=sys.stderr)
+        return 2
     started_broker = False
     if settings.uses_local_broker:
         started_broker = not broker.is_running(settings)
@@ -93,10 +128,14 @@ def run(settings: Settings) -> int:
         children.append(sim)
         wait_http(f"{settings.sim_base_url}/_sim/messages", 30, sim)
         print(f"simulator: {settings.sim_base_url} (GET /_sim/messages)")
-        worker = subprocess.Popen([*herald, "worker"], env=env)
-        children.append(worker)
-        wait_http(f"http://{settings.http_host}:{worker_port}/readyz", 120, worker)
-        print(f"worker: http://{settings.http_host}:{worker_port} (behind the ingress)")
+        started = []  # all at once: they join the group in one rebalance
+        for child in worker_children(settings, env, worker_port, workers):
+            proc = subprocess.Popen([*herald, "worker"], env=child.env)
+            children.append(proc)
+            started.append((child, proc))
+        for child, proc in started:
+            wait_http(f"http://{settings.http_host}:{child.port}/readyz", 120, proc)
+            print(f"{child.name}: http://{settings.http_host}:{child.port} (behind the ingress)")
         ingress = subprocess.Popen([*herald, "ingress"], env=env)
         children.append(ingress)
         wait_http(f"{settings.api_base_url}/readyz", 60, ingress)

@@ -27,10 +27,12 @@ from pipeline.http.api import Ingress
 from pipeline.http.auth import TokenVerifier
 from pipeline.http.door import InlineDoor
 from pipeline.http.protocol import IngressRunner
+from pipeline.http.routing import Router
 from pipeline.http.webhooks import check_keys, receivers_off
 from pipeline.kafka.app import HeraldApp, create_app
 from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
+from pipeline.kafka.owners import Owners
 from pipeline.kafka.rocksdb_budget import RocksDBBudget
 from pipeline.metrics import Metrics
 from pipeline.providers import build_providers
@@ -48,7 +50,8 @@ __all__ = [
 
 
 class WorkerServices(Service):
-    """Runs with the Faust app: the HTTP ingress, the breakers' clock, the HTTP client."""
+    """Runs with the Faust app: the HTTP ingress, the breakers' clock, the HTTP clients
+    (the providers', and one to the group's other workers for reads they hold)."""
 
     def __init__(
         self,
@@ -63,6 +66,7 @@ class WorkerServices(Service):
         self.runtime = runtime
         self.verifier = verifier
         self.session = session
+        self.peers: aiohttp.ClientSession | None = None  # to the group's other workers
         self.runner: IngressRunner | None = None
 
     def ready(self) -> bool:
@@ -72,7 +76,12 @@ class WorkerServices(Service):
 
     async def on_start(self) -> None:
         s = self.runtime.settings
-        web_app = Ingress(InlineDoor(self.runtime, self.ready), self.verifier).build()
+        # Several workers in a group: keys in the others' partitions are asked of them, over a
+        # client of its own (provider calls in flight can fill the providers' pool).
+        self.peers = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+        owners = Owners(self.app, self.ready)
+        router = Router(owners, self.peers, check_timeout_s=s.peer_check_timeout_s)
+        web_app = Ingress(InlineDoor(self.runtime, self.ready, router), self.verifier).build()
         self.runner = IngressRunner(web_app, access_log=None)
         await self.runner.setup()
         # Behind `herald ingress` the worker serves on its own port (the query side and the
@@ -88,8 +97,9 @@ class WorkerServices(Service):
     async def on_stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
-        if self.session is not None:
-            await self.session.close()
+        for session in (self.session, self.peers):
+            if session is not None:
+                await session.close()
 
 
 @dataclass

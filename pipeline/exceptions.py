@@ -16,6 +16,8 @@
     │   ├── ScopeError               token lacks a scope (403)
     │   └── StaleSignature           a webhook signed outside the replay window (401)
     ├── QuotaExceeded                a tenant over its request quota at the door (429)
+    ├── WorkerUnavailable            the worker holding the state did not answer (503)
+    │   └── Rebalancing              the key's partition is moving between workers (503)
     └── DeliveryError                a provider call did not succeed
         ├── TransientError           retry later: 5xx and other passing faults
         │   ├── RateLimited          429 and the providers' throttling codes
@@ -49,6 +51,7 @@ __all__ = [
     "ProviderTimeout",
     "QuotaExceeded",
     "RateLimited",
+    "Rebalancing",
     "RecipientUnreachable",
     "RenderedTooLarge",
     "RequestTooLarge",
@@ -138,6 +141,10 @@ class StaleSignature(AuthError):
 
 class WorkerUnavailable(HeraldError):
     """An ingress could not get an answer from the worker it asks for a message's state."""
+
+
+class Rebalancing(WorkerUnavailable):
+    """The worker that holds a key is changing: a rebalance or recovery is under way."""
 
 
 class DeliveryError(HeraldError):

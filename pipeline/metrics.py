@@ -29,6 +29,15 @@ class Metrics:
             "worker's idempotency check (no answer within HERALD_WORKER_CHECK_TIMEOUT)",
             registry=r,
         )  # fmt: skip
+        self.forwarded = Counter(
+            "herald_forwarded", "Reads a worker's door asked of the worker that owns the key's "
+            "partition (state, preferences)", ["what"], registry=r,
+        )  # fmt: skip
+        self.consent_unchecked = Counter(
+            "herald_consent_unchecked", "POSTs a worker's door accepted without the opted-out "
+            "check, the worker owning the user's preferences not answering in "
+            "HERALD_PEER_CHECK_TIMEOUT (the pipeline blocks them instead)", registry=r,
+        )  # fmt: skip
         self.duplicates = Counter(
             "herald_duplicates", "Records skipped as already processed", ["stage"], registry=r
         )

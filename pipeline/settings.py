@@ -13,6 +13,7 @@ secrets per run (`pipeline.devstack.secrets`) and hand them to simulator and wor
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -66,6 +67,16 @@ class Settings:
     rocksdb_memory_mb: int = _field("HERALD_ROCKSDB_MEMORY_MB", 64)
     rocksdb_write_buffer_mb: int = _field("HERALD_ROCKSDB_WRITE_BUFFER_MB", 32)
     processing_guarantee: str = _field("HERALD_PROCESSING_GUARANTEE", "at_least_once")
+    # Scale-out: standby copies of each table partition kept by other workers of the group,
+    # so the one that takes a partition over has its table already (0: none).
+    table_standby_replicas: int = _field("HERALD_TABLE_STANDBY_REPLICAS", 1)
+    # Where the other workers of the group reach this worker's HTTP (Faust's canonical_url,
+    # advertised with the assignment); empty: http://{HERALD_HTTP_HOST}:{the worker's port},
+    # the machine's host name when HERALD_HTTP_HOST listens on every address (0.0.0.0).
+    advertised_url: str = _field("HERALD_ADVERTISED_URL", "")
+    # How long a worker's door waits for the worker owning a user's preferences to answer
+    # the opted-out check; unanswered, it accepts and the pipeline blocks the message.
+    peer_check_timeout_s: float = _field("HERALD_PEER_CHECK_TIMEOUT", 1.0)
     session_timeout_s: float = _field("HERALD_SESSION_TIMEOUT", 10.0)
     heartbeat_interval_s: float = _field("HERALD_HEARTBEAT_INTERVAL", 1.0)
     rebalance_timeout_s: float = _field("HERALD_REBALANCE_TIMEOUT", 10.0)
@@ -275,6 +286,16 @@ class Settings:
     def worker_base_url(self) -> str:
         """Where an ingress asks the worker (no trailing slash)."""
         return (self.worker_url or f"http://127.0.0.1:{self.worker_port}").rstrip("/")
+
+    @property
+    def advertised_base_url(self) -> str:
+        """Where the group's other workers reach this worker's HTTP (no trailing slash)."""
+        if self.advertised_url:
+            return self.advertised_url.rstrip("/")
+        host = self.http_host
+        if host in ("0.0.0.0", "::", ""):  # every address: the name others know it by
+            host = socket.gethostname()
+        return f"http://{host}:{self.worker_port}"
 
     @property
     def public_url(self) -> str:

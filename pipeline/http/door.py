@@ -5,6 +5,11 @@ its own tables, its Faust sinks) and `herald ingress` serves it without any stre
 processing (`pipeline.http.ingress_door.IngressDoor`: a plain producer, a view of the
 preferences topic, the worker asked over HTTP for what only the worker knows). The
 handlers speak to this interface only, so neither door branches in a handler.
+
+With several workers in one group, a worker's door reaches the state and the
+preferences that live in another worker's partitions through its `Router`
+(`pipeline.http.routing`): at most one hop, and 503 `rebalancing` rather than a
+false 404 while the partitions move.
 """
 
 from __future__ import annotations
@@ -15,21 +20,24 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pipeline.domain.idempotency import Seen, decide
-from pipeline.domain.ids import message_key
+from pipeline.domain.ids import message_key, user_key
 from pipeline.domain.limits import Limits
 from pipeline.domain.state import public_view
 from pipeline.domain.statuses import OUTCOMES
 from pipeline.domain.templates import TemplateCatalog
+from pipeline.exceptions import Rebalancing, WorkerUnavailable
+from pipeline.http.routing import Router
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:  # the ingress process never imports Faust
     from pipeline.runtime import Runtime
 
-__all__ = ["WAIT_POLL_S", "Door", "DoorTopic", "InlineDoor"]
+__all__ = ["SETTLE_S", "WAIT_POLL_S", "Door", "DoorTopic", "InlineDoor"]
 
 DoorTopic = Literal["requests", "audit", "provider_events"]  # the topics the door writes
 WAIT_POLL_S = 0.02  # how often `Prefer: wait` looks at the local state table
+SETTLE_S = 2.0  # how long a read waits for moving partitions to settle before its 503
 
 
 class Door(Protocol):
@@ -47,8 +55,11 @@ class Door(Protocol):
         """Whether this process serves (readiness)."""
         ...
 
-    def preferences(self, key: str) -> Mapping[str, Any] | None:
-        """The recipient's latest preferences record (`tenant:userId`), if known here."""
+    async def preferences(
+        self, authorization: str, tenant: str, user_id: str, *, forwarded: bool = False
+    ) -> Mapping[str, Any] | None:
+        """The recipient's latest preferences record, if known (`forwarded`: asked by
+        another worker, so answered from here)."""
         ...
 
     async def reserved(self, authorization: str, tenant: str, message_id: str, body: str) -> Seen:
@@ -56,10 +67,11 @@ class Door(Protocol):
         ...
 
     async def state(
-        self, authorization: str, tenant: str, message_id: str, wait_s: float = 0.0
-    ) -> dict[str, Any] | None:
+        self, authorization: str, tenant: str, message_id: str, wait_s: float = 0.0,
+        *, forwarded: bool = False,
+    ) -> dict[str, Any] | None:  # fmt: skip
         """The message's public state (None: unknown); with `wait_s`, once it has an outcome
-        or the wait is over, whichever comes first."""
+        or the wait is over, whichever comes first (`forwarded`: answered from here)."""
         ...
 
     async def produce(self, topic: DoorTopic, records: Sequence[tuple[str, Any]]) -> None:
@@ -68,11 +80,18 @@ class Door(Protocol):
 
 
 class InlineDoor:
-    """The worker's own door: its tables are local and its Faust sinks produce."""
+    """The worker's own door: its tables are local and its Faust sinks produce.
 
-    def __init__(self, rt: Runtime, ready: Callable[[], bool]) -> None:
+    With a `router`, a key in another worker's partition is asked of that worker; without
+    one (a worker alone in tests), every key is read here.
+    """
+
+    def __init__(
+        self, rt: Runtime, ready: Callable[[], bool], router: Router | None = None
+    ) -> None:
         self.rt = rt
         self._ready = ready
+        self.router = router
         self.settings = rt.settings
         self.metrics = rt.metrics
         self.templates = rt.templates
@@ -85,10 +104,28 @@ class InlineDoor:
     def ready(self) -> bool:
         return self._ready()
 
-    def preferences(self, key: str) -> Mapping[str, Any] | None:
-        """This worker's copy of the preferences table: with several workers a partition
-        owned elsewhere is not seen here, and the pipeline blocks the message instead."""
-        return self.rt.tables.preferences.get(key)
+    def _holds(self, table: Any, key: str) -> bool:
+        return self.router is None or self.router.holds(table, key)
+
+    async def preferences(
+        self, authorization: str, tenant: str, user_id: str, *, forwarded: bool = False
+    ) -> Mapping[str, Any] | None:
+        """The preferences table where the user's partition lives. Unanswered by the
+        worker that owns it, None: the door accepts and the pipeline blocks the message
+        instead (BLOCKED, audited), counted in `herald_consent_unchecked_total`."""
+        table, key = self.rt.tables.preferences, user_key(tenant, user_id)
+        peer = None if self.router is None else self.router.peer(table, key, forwarded=forwarded)
+        if peer is not None:
+            self.metrics.forwarded.labels("preferences").inc()
+            try:
+                return await peer.consent(authorization, user_id)
+            except WorkerUnavailable:
+                self.metrics.consent_unchecked.inc()
+                return None
+        found: Mapping[str, Any] | None = table.get(key)
+        if found is None and forwarded and not self._holds(table, key):
+            raise Rebalancing("this worker does not hold the user's preferences now")
+        return found
 
     async def reserved(self, authorization: str, tenant: str, message_id: str, body: str) -> Seen:
         """Reads this worker's copy of the idempotency table: a reservation held on a
@@ -100,15 +137,35 @@ class InlineDoor:
         )  # fmt: skip
 
     async def state(
-        self, authorization: str, tenant: str, message_id: str, wait_s: float = 0.0
-    ) -> dict[str, Any] | None:
-        key = message_key(tenant, message_id)
-        deadline = time.monotonic() + wait_s
-        doc = self.rt.tables.state.get(key)
-        while (doc is None or doc["status"] not in OUTCOMES) and time.monotonic() < deadline:
+        self, authorization: str, tenant: str, message_id: str, wait_s: float = 0.0,
+        *, forwarded: bool = False,
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """Read where the message's partition lives: here, or asked of its owner (once).
+
+        A key absent here while this worker does not hold its partition (a rebalance)
+        is looked for again for up to SETTLE_S (or the client's wait), then 503.
+        """
+        table, key = self.rt.tables.state, message_key(tenant, message_id)
+        now = time.monotonic()
+        deadline, settle_by = now + wait_s, now + max(wait_s, SETTLE_S)
+        while True:
+            peer = (
+                None if self.router is None else self.router.peer(table, key, forwarded=forwarded)
+            )
+            if peer is not None:
+                self.metrics.forwarded.labels("state").inc()
+                return await peer.state(authorization, message_id, max(0.0, deadline - now))
+            doc = table.get(key)
+            if doc is not None:
+                if doc["status"] in OUTCOMES or now >= deadline:
+                    return public_view(doc)
+            elif self._holds(table, key):
+                if now >= deadline:
+                    return None
+            elif now >= settle_by:
+                raise Rebalancing("the partition of this message is moving between workers")
             await asyncio.sleep(WAIT_POLL_S)
-            doc = self.rt.tables.state.get(key)
-        return None if doc is None else public_view(doc)
+            now = time.monotonic()
 
     async def produce(self, topic: DoorTopic, records: Sequence[tuple[str, Any]]) -> None:
         sink = getattr(self.rt.sinks, topic)

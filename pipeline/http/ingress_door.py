@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.domain.idempotency import Seen
+from pipeline.domain.ids import user_key
 from pipeline.domain.limits import Limits
 from pipeline.domain.routing import CHANNELS
 from pipeline.domain.templates import TemplateCatalog
@@ -67,8 +68,11 @@ class IngressDoor:
         """Ready once the producer is connected and the preferences view has caught up."""
         return self.producer.connected and self.preferences_view.caught_up
 
-    def preferences(self, key: str) -> Mapping[str, Any] | None:
-        return self.preferences_view.get(key)
+    async def preferences(
+        self, authorization: str, tenant: str, user_id: str, *, forwarded: bool = False
+    ) -> Mapping[str, Any] | None:
+        """From the view of every partition: nothing to ask of a worker."""
+        return self.preferences_view.get(user_key(tenant, user_id))
 
     async def reserved(self, authorization: str, tenant: str, message_id: str, body: str) -> Seen:
         """The worker's decision; unanswered in time, the request is accepted (ingest
@@ -80,8 +84,10 @@ class IngressDoor:
         return seen
 
     async def state(
-        self, authorization: str, tenant: str, message_id: str, wait_s: float = 0.0
-    ) -> dict[str, Any] | None:
+        self, authorization: str, tenant: str, message_id: str, wait_s: float = 0.0,
+        *, forwarded: bool = False,
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """Asked of the worker, which reads it where it lives (`pipeline.http.routing`)."""
         return await self.worker.state(authorization, message_id, wait_s)
 
     async def produce(self, topic: DoorTopic, records: Sequence[tuple[str, Any]]) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "Reservation",
     "Scalar",
     "Status",
+    "StoredPreferences",
     "ValidationProblem",
     "WebhookAccepted",
 ]
@@ -209,6 +210,14 @@ class Reservation(BaseModel):
 
     messageId: str
     seen: Literal["new", "replay", "duplicate", "conflict"]
+
+
+class StoredPreferences(BaseModel):
+    """A user's preferences record as the worker that holds it stores it (the Avro
+    UserPreferences), or null when none is stored: consent is then the default."""
+
+    userId: str
+    preferences: dict[str, Any] | None
 
 
 class Problem(BaseModel):

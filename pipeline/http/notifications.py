@@ -30,6 +30,7 @@ from pipeline.http.context import Call, Context, json_response
 from pipeline.http.door import Door
 from pipeline.http.models import NotificationRequest
 from pipeline.http.problems import IDEMPOTENCY_CONFLICT, NOT_FOUND, OPTED_OUT
+from pipeline.http.routing import was_forwarded
 
 __all__ = [
     "MAX_WAIT_S", "get_notification", "get_reservation", "post_notification", "prefer_wait",
@@ -70,7 +71,7 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
             f"the message {message_id} was already accepted with another body", messageId=message_id
         )
     key = user_key(tenant, record["recipient"]["userId"])
-    refusal = _opted_out(door, key, record)
+    refusal = await _opted_out(door, authorization, record)
     if refusal is not None:
         # Seed 6.12: the blocked notification is audited and the client told at once.
         await door.produce("audit", [(key, refusal)])
@@ -96,14 +97,18 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
     )
 
 
-def _opted_out(door: Door, key: str, record: dict[str, Any]) -> dict[str, Any] | None:
+async def _opted_out(
+    door: Door, authorization: str, record: dict[str, Any]
+) -> dict[str, Any] | None:
     """The audit record of a refusal, when consent is withdrawn on every channel.
 
-    Reads the door's view of the preferences (`Door.preferences`); where that view
-    misses a change, the pipeline blocks the message instead (status BLOCKED, same audit).
+    Reads the door's view of the preferences (`Door.preferences`: the ingress's view of
+    every partition, or a worker's table where the user's partition lives); where that
+    view misses a change, the pipeline blocks the message instead (BLOCKED, same audit).
     """
     channels = route_channels(record, door.available_channels)
-    consent = split_by_consent(door.preferences(key), channels, record["priority"])
+    stored = await door.preferences(authorization, record["tenant"], record["recipient"]["userId"])
+    consent = split_by_consent(stored, channels, record["priority"])
     if not consent.refused_everywhere:
         return None
     channel, decision = consent.blocked[0]
@@ -116,11 +121,13 @@ async def get_notification(ctx: Context, call: Call) -> web.Response:
     With `Prefer: wait=N`, answered once the message has an outcome or N seconds
     passed (what an ingress asks of the worker for a POST with `Prefer: wait`).
     """
-    message_id = call.request.match_info["messageId"]
-    wait = prefer_wait(call.request.headers.getall("Prefer", []))
+    request = call.request
+    message_id = request.match_info["messageId"]
+    wait = prefer_wait(request.headers.getall("Prefer", []))
     doc = await ctx.door.state(
-        call.request.headers.get("Authorization", ""), call.caller.tenant, message_id, wait
-    )
+        request.headers.get("Authorization", ""), call.caller.tenant, message_id, wait,
+        forwarded=was_forwarded(request.headers),
+    )  # fmt: skip
     if doc is None:
         return NOT_FOUND.answer(f"no notification {message_id}")
     return json_response(doc)

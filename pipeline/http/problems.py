@@ -21,6 +21,7 @@ from pipeline.exceptions import (
     HeraldError,
     MalformedBody,
     QuotaExceeded,
+    Rebalancing,
     RequestTooLarge,
     ScopeError,
     TemplateError,
@@ -48,6 +49,7 @@ __all__ = [
     "OPTED_OUT",
     "PROBLEM_JSON",
     "QUOTA",
+    "REBALANCING",
     "SUBSCRIPTION_REFUSED",
     "TOO_LARGE",
     "UNAUTHORIZED",
@@ -150,8 +152,16 @@ QUOTA = ProblemKind(
 NOT_READY = ProblemKind(503, "Not ready", "the worker is joining its group or recovering tables")
 WORKER_UNAVAILABLE = ProblemKind(
     503, "Worker unavailable",
-    "the ingress could not reach the worker that holds the message's state (HERALD_WORKER_URL)",
+    "the ingress could not reach its worker (HERALD_WORKER_URL), or a worker the one that "
+    "holds the message's state",
     uri="urn:herald:problem:worker-unavailable",
+)  # fmt: skip
+REBALANCING = ProblemKind(
+    503, "Rebalancing",
+    "the workers are moving partitions between them, so the worker that holds this "
+    "state is not known yet; try again after Retry-After seconds",
+    uri="urn:herald:problem:rebalancing",
+    headers=(("Retry-After", "1"),),
 )  # fmt: skip
 INTERNAL = ProblemKind(500, "Internal Server Error", "a fault of the server (logged)")
 
@@ -164,6 +174,7 @@ KINDS_BY_ERROR: tuple[tuple[type[HeraldError], ProblemKind], ...] = (
     (TemplateError, BAD_TEMPLATE),
     (RequestTooLarge, TOO_LARGE),
     (ValidationError, INVALID),
+    (Rebalancing, REBALANCING),
     (WorkerUnavailable, WORKER_UNAVAILABLE),
 )
 

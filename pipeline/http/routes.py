@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from pipeline.domain.idempotency import FINGERPRINT_RE
 from pipeline.domain.validation import ID_RE
-from pipeline.http import notifications, receivers, service
+from pipeline.http import notifications, receivers, service, users
 from pipeline.http.context import Handler
 from pipeline.http.models import (
     Accepted,
@@ -25,6 +25,7 @@ from pipeline.http.models import (
     NotificationState,
     Ready,
     Reservation,
+    StoredPreferences,
     WebhookAccepted,
 )
 from pipeline.http.problems import (
@@ -37,6 +38,7 @@ from pipeline.http.problems import (
     NOT_READY,
     OPTED_OUT,
     QUOTA,
+    REBALANCING,
     SUBSCRIPTION_REFUSED,
     TOO_LARGE,
     UNAUTHORIZED,
@@ -158,7 +160,10 @@ def operations() -> tuple[Operation, ...]:
             "A notification's state", "notifications",
             scope="notifications:read",
             description="Read where the state lives: `herald ingress` forwards it to the "
-            "worker (HERALD_WORKER_URL) with the caller's token, and answers the worker's answer.",
+            "worker (HERALD_WORKER_URL) with the caller's token, and answers the worker's "
+            "answer; a worker that does not own the message's partition asks the one that "
+            "does (one hop at most, marked `Herald-Forwarded`). While partitions move "
+            "between workers: 503 `rebalancing` with Retry-After, never a false 404.",
             params=(
                 Param("messageId", "path", "The message's id.",
                       {"type": "string", "pattern": ID_RE.pattern}, required=True),
@@ -166,7 +171,7 @@ def operations() -> tuple[Operation, ...]:
                       "is sent or final, or after N seconds."),
             ),
             answers=(Answer(200, "Status, channel, attempts and history.", NotificationState),),
-            problems=(NOT_FOUND, WORKER_UNAVAILABLE),
+            problems=(NOT_FOUND, REBALANCING, WORKER_UNAVAILABLE),
         ),
         Operation(
             "GET", "/v1/notifications/{messageId}/reservation", notifications.get_reservation,
@@ -185,6 +190,18 @@ def operations() -> tuple[Operation, ...]:
             ),
             answers=(Answer(200, "`new`, `duplicate` or `conflict`.", Reservation),),
             problems=(INVALID, WORKER_UNAVAILABLE),
+        ),
+        Operation(
+            "GET", "/v1/users/{userId}/consent", users.get_consent,
+            "A user's stored preferences (internal)", "internal",
+            scope="notifications:send",
+            description="What a worker's door asks of the worker that owns the user's "
+            "partition before it answers a POST (the opted-out check), with the caller's "
+            "token and `Herald-Forwarded`: the preferences record stored there, or null.",
+            params=(Param("userId", "path", "The tenant's id for the user.",
+                          {"type": "string", "pattern": ID_RE.pattern}, required=True),),
+            answers=(Answer(200, "The stored record, or null.", StoredPreferences),),
+            problems=(INVALID, REBALANCING),
         ),
         Operation(
             "POST", "/webhooks/{provider}", receivers.provider_webhook,

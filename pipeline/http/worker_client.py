@@ -7,39 +7,46 @@ worker checks again. The idempotency question has a short deadline
 (`HERALD_WORKER_CHECK_TIMEOUT`): unanswered, the ingress accepts, and ingest,
 which decides with the same table, dead-letters a conflicting body
 (`idempotency-conflict`) and drops a duplicate.
+
+A worker asks another worker the same way (`pipeline.http.routing`), for the state
+and the preferences that live in the other's partitions, adding `Herald-Forwarded`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
 import aiohttp
 import structlog
 
 from pipeline.domain.idempotency import Seen
-from pipeline.exceptions import WorkerUnavailable
+from pipeline.exceptions import Rebalancing, WorkerUnavailable
 
 __all__ = ["WorkerClient"]
 
 log = structlog.get_logger("herald.ingress")
 _MARGIN_S = 5.0  # beyond a `Prefer: wait`, how long the worker may take to answer
+_REBALANCING = "urn:herald:problem:rebalancing"
 
 
 class WorkerClient:
     """The worker's HTTP, seen from an ingress."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, check_timeout_s: float
-    ) -> None:
+        self, session: aiohttp.ClientSession, base_url: str, check_timeout_s: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.check_timeout_s = check_timeout_s
+        self.headers = dict(headers or {})  # sent with every request (`Herald-Forwarded`)
 
     async def state(
         self, authorization: str, message_id: str, wait_s: float = 0.0
     ) -> dict[str, Any] | None:
         """The worker's answer to `GET /v1/notifications/{id}`: the state, or None (404)."""
-        headers = {"Authorization": authorization}
+        headers = {**self.headers, "Authorization": authorization}
         if wait_s:
             headers["Prefer"] = f"wait={wait_s:g}"
         url = f"{self.base_url}/v1/notifications/{message_id}"
@@ -50,10 +57,24 @@ class WorkerClient:
                     return None
                 if resp.status == 200:
                     return dict(await resp.json())
-                status = resp.status
+                await _refusal(resp)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise WorkerUnavailable(f"the worker did not answer ({type(exc).__name__})") from exc
-        raise WorkerUnavailable(f"the worker answered {status}")
+
+    async def consent(self, authorization: str, user_id: str) -> dict[str, Any] | None:
+        """The user's preferences record where the worker holds it (None: none stored);
+        WorkerUnavailable when no answer comes within the check timeout."""
+        url = f"{self.base_url}/v1/users/{user_id}/consent"
+        headers = {**self.headers, "Authorization": authorization}
+        timeout = aiohttp.ClientTimeout(total=self.check_timeout_s)
+        try:
+            async with self.session.get(url, headers=headers, timeout=timeout) as resp:
+                if resp.status == 200:
+                    stored = (await resp.json())["preferences"]
+                    return None if stored is None else dict(stored)
+                await _refusal(resp)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise WorkerUnavailable(f"the worker did not answer ({type(exc).__name__})") from exc
 
     async def reserved(self, authorization: str, message_id: str, body: str) -> Seen | None:
         """The worker's idempotency decision; None when it does not answer in time."""
@@ -61,8 +82,8 @@ class WorkerClient:
         timeout = aiohttp.ClientTimeout(total=self.check_timeout_s)
         try:
             async with self.session.get(
-                url, params={"fingerprint": body}, headers={"Authorization": authorization},
-                timeout=timeout,
+                url, params={"fingerprint": body},
+                headers={**self.headers, "Authorization": authorization}, timeout=timeout,
             ) as resp:  # fmt: skip
                 if resp.status == 200:
                     return Seen((await resp.json())["seen"])
@@ -70,3 +91,12 @@ class WorkerClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.info("ingress.idempotency-unchecked", error=type(exc).__name__)
         return None
+
+
+async def _refusal(resp: aiohttp.ClientResponse) -> NoReturn:
+    """Raise for an answer that is not the state: 503 `rebalancing` as such, else unavailable."""
+    if resp.status == 503 and resp.content_type == "application/problem+json":
+        problem = await resp.json(content_type=None)
+        if isinstance(problem, dict) and problem.get("type") == _REBALANCING:
+            raise Rebalancing(str(problem.get("detail", "the worker's partitions are moving")))
+    raise WorkerUnavailable(f"the worker answered {resp.status}")

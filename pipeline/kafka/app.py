@@ -49,6 +49,10 @@ def create_app(settings: Settings) -> HeraldApp:
         topic_partitions=6,
         topic_disable_leader=True,
         web_enabled=False,  # the HTTP ingress is Herald's own aiohttp app
+        # Every member advertises its own HTTP with the assignment, so a door can ask the
+        # worker that owns a key (`pipeline.kafka.owners`); Faust's default is one URL for all.
+        canonical_url=settings.advertised_base_url,
+        table_standby_replicas=settings.table_standby_replicas,
         autodiscover=False,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
