@@ -12,19 +12,22 @@ await in between, so atomic under asyncio), write its ledger intent and wait for
 broker to take it (`effects.branch()`: its own flush, not its neighbours'), then call.
 A crash leaves in doubt exactly the calls in flight, which the ledger names.
 
-Micro-batches (SendGrid) are one call each, made in the batch's turn.
+Micro-batches (SendGrid) are one call each, made in the batch's turn. A retry whose
+last attempt failed on the batch's provider fails over to the channel's next provider
+(`ordered_providers`): it is sent on its own, never in that provider's micro-batch.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from pipeline.domain import ledger
 from pipeline.domain.breaker import CircuitState
+from pipeline.domain.failover import provider_order
 from pipeline.domain.followups import Outcome
 from pipeline.domain.microbatch import group_for_batches
 from pipeline.kafka import effects
@@ -33,7 +36,16 @@ from pipeline.providers.base import Provider
 from pipeline.providers.delivery import deliver, deliver_batch, message_for
 from pipeline.runtime import Runtime, in_event
 
-__all__ = ["Calls", "Lane", "Pending", "call_one", "record_intents", "start_calls"]
+__all__ = [
+    "Calls",
+    "Lane",
+    "Pending",
+    "call_one",
+    "first_closed",
+    "ordered_providers",
+    "record_intents",
+    "start_calls",
+]
 
 
 @dataclass
@@ -101,15 +113,16 @@ async def start_calls(rt: Runtime, lane: Lane, prepared: list[Pending], channel:
     """
     calls = Calls([], [])
     providers = rt.providers.get(channel, [])
-    primary: Provider | None = next(
-        (p for p in providers if rt.breakers[p.name].state is CircuitState.CLOSED), None
-    )
+    primary = first_closed(rt, providers)
     singles = prepared
     if primary is not None and primary.supports_batch and len(prepared) > 1:
         batch_api, singles = primary, []
         groups = group_for_batches(
             prepared, address=lambda p: p.dispatch["to"],
-            batchable=lambda p: batch_api.batchable(message_for(p.dispatch)),
+            batchable=lambda p: (  # a retry that fails over elsewhere goes on its own
+                first_closed(rt, ordered_providers(rt, p.dispatch)) is batch_api
+                and batch_api.batchable(message_for(p.dispatch))
+            ),
         )  # fmt: skip
         for group in groups:
             if len(group) < 2:
@@ -133,14 +146,29 @@ async def start_calls(rt: Runtime, lane: Lane, prepared: list[Pending], channel:
         if rt.ownership.rebalancing:
             return None
         with effects.branch():  # its intent flushed alone; the rest joins the batch
-            return await call_one(rt, p, providers)
+            return await call_one(rt, p, ordered_providers(rt, p.dispatch))
 
     calls.flying = [(p, lane.runner.submit(p.message.key, partial(call, p))) for p in singles]
     return calls
 
 
+def ordered_providers(rt: Runtime, dispatch: Mapping[str, Any]) -> list[Provider]:
+    """The dispatch's channel's providers in the order this attempt tries them: after
+    the one its last attempt failed on (`pipeline.domain.failover`)."""
+    providers = rt.providers.get(dispatch["channel"], [])
+    by_name = {q.name: q for q in providers}
+    names = [q.name for q in providers]
+    return [by_name[n] for n in provider_order(names, dispatch["history"], dispatch["channel"])]
+
+
+def first_closed(rt: Runtime, providers: Sequence[Provider]) -> Provider | None:
+    """The first of `providers` whose circuit is closed (a micro-batch's provider)."""
+    return next((q for q in providers if rt.breakers[q.name].state is CircuitState.CLOSED), None)
+
+
 async def call_one(rt: Runtime, p: Pending, providers: Sequence[Provider]) -> Outcome:
-    """One dispatch through the channel's providers (failover while a circuit is open)."""
+    """One dispatch through `providers`, in the order given (`ordered_providers`); one
+    whose circuit is open is skipped, so traffic goes to the next at once."""
     first = next((q.name for q in providers if rt.breakers[q.name].would_allow()), None)
     if first is not None:  # the budget of the provider it will most likely use, before
         with in_event(p.event):  # the intent: a crash while waiting leaves nothing in doubt

@@ -14,7 +14,8 @@ where a crash left a call in doubt):
    flight per lane, one at a time per recipient key, in arrival order, across
    the lane's overlapping batches (`agents.calls`);
 4. act on each outcome: SENT; fall back to the next channel; RETRY later through
-   the scheduler; or FAILED/DLQ with a dead letter; and wait for those records;
+   the scheduler (on the channel's next provider: failover before the dead letter);
+   or FAILED/DLQ with a dead letter; and wait for those records;
 5. only then record the outcome in the ledger (a ledger entry always means its
    follow-up exists). The batch loop acknowledges the batch once that is on the
    broker too.
@@ -26,7 +27,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from agents.calls import Lane, Pending, start_calls
+from agents.calls import Lane, Pending, ordered_providers, start_calls
 from pipeline.domain import ledger
 from pipeline.domain import schedule as scheduler
 from pipeline.domain.followups import NextChannel, Outcome, follow_ups
@@ -147,11 +148,10 @@ async def prepare(rt: Runtime, event: Any, stage: str, channel: str) -> Pending 
         return None
     if verdict is Verdict.RESEND:
         rt.metrics.in_doubt.labels(stage, "resent").inc()
-    providers = rt.providers.get(channel, [])
+    order = ordered_providers(rt, dispatch)  # a retry starts after the provider that failed
     await rt.emit_status(
         status_record(dispatch, Status.PROCESSING, channel=channel, attempt=attempt,
-                      provider=providers[0].name if providers else None,
-                      in_doubt=verdict.in_doubt),
+                      provider=order[0].name if order else None, in_doubt=verdict.in_doubt),
         stage,
     )  # fmt: skip
     return Pending(event, dispatch, key, position, in_doubt=verdict.in_doubt)
@@ -164,6 +164,7 @@ async def act(rt: Runtime, p: Pending, stage: str, outcome: Outcome) -> dict[str
     todo = follow_ups(
         dispatch, outcome, policy=rt.policy, position=p.position, now_ms=scheduler.now_ms(),
         render_next=lambda remaining, history: render_next(rt, dispatch, remaining, history),
+        providers=[q.name for q in rt.providers.get(dispatch["channel"], [])],
         in_doubt=p.in_doubt,
     )  # fmt: skip
     if todo.next_channel is not None:

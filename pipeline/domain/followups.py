@@ -1,13 +1,23 @@
 """What the send stage does after an attempt: a pure function of the dispatch, the
-outcome of its provider calls and the retry policy.
+outcome of its provider calls, the channel's providers and the retry policy.
 
     outcome                              step          follow-ups
     accepted                             SENT          status SENT
-    unreachable, channels remain         FALLBACK      RETRY + the next channel's dispatch
+    unreachable, channels remain         FALLBACK      RETRY (outcome FALLBACK) + the next
+                                                       channel's dispatch
     unreachable, none remain             FAILED        FAILED + dead letter (unreachable)
-    invalid data / provider auth         DEAD_LETTER   DLQ + dead letter (invalid, provider-auth)
-    transient, retries left              RETRY         RETRY + the next attempt, due later
+    invalid data                         DEAD_LETTER   DLQ + dead letter (invalid)
+    provider failure, retries left       RETRY         RETRY + the next attempt, due later,
+                                                       on the channel's next provider
+    provider auth, spent                 DEAD_LETTER   DLQ + dead letter (provider-auth)
     transient, retries spent             DEAD_LETTER   DLQ + dead letter (retries-exhausted:<class>)
+
+A provider failure is anything that is the provider's fault or ours towards it: a
+timeout, a 5xx, a 429, an outage, our credentials refused. Its retries are counted per
+message across the channel's providers (the seed's 6.6 table), and there are always at
+least enough of them to reach each provider once (`failover.retry_floor`): failover
+before the dead letter. Which provider the next attempt tries first comes from the
+history (`failover.provider_order`).
 
 The agent turns `FollowUps` into records in the order that keeps the promise (see
 agents/send.py); unit tests call `follow_ups` with tables of cases, no Kafka.
@@ -20,10 +30,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pipeline.domain.failover import provider_order, retry_floor
 from pipeline.domain.ledger import outcome as ledger_outcome
 from pipeline.domain.records import status_record
 from pipeline.domain.retry import ErrorClass, RetryPolicy
-from pipeline.domain.statuses import Status
+from pipeline.domain.statuses import AttemptOutcome, Status
 from pipeline.exceptions import DeliveryError, InvalidData, ProviderAuthError, RecipientUnreachable
 
 __all__ = [
@@ -74,8 +85,13 @@ class Step:
 
 
 def next_step(
-    outcome: Outcome, remaining: Sequence[str], retry_counts: Mapping[str, int], policy: RetryPolicy
+    outcome: Outcome,
+    remaining: Sequence[str],
+    retry_counts: Mapping[str, int],
+    policy: RetryPolicy,
+    providers: Sequence[str] = (),
 ) -> Step:
+    """What comes after `outcome`; `providers`: the channel's, in failover order."""
     if outcome.accepted:
         return Step(Action.SENT)
     error = outcome.error
@@ -86,11 +102,11 @@ def next_step(
         return Step(Action.FAILED, reason="unreachable")
     if isinstance(error, InvalidData):
         return Step(Action.DEAD_LETTER, reason="invalid", error_class=ErrorClass.INVALID)
-    if isinstance(error, ProviderAuthError):
-        return Step(Action.DEAD_LETTER, reason="provider-auth", error_class=ErrorClass.INVALID)
-    decision = policy.decide(error, retry_counts)
+    decision = policy.decide(error, retry_counts, floor=retry_floor(providers))
     if decision.retry:
         return Step(Action.RETRY, delay_s=decision.delay_s, error_class=decision.error_class)
+    if isinstance(error, ProviderAuthError):
+        return Step(Action.DEAD_LETTER, reason="provider-auth", error_class=decision.error_class)
     return Step(
         Action.DEAD_LETTER, reason=f"retries-exhausted:{decision.error_class}",
         error_class=decision.error_class,
@@ -145,12 +161,18 @@ def follow_ups(
     position: Sequence[int],
     now_ms: int,
     render_next: RenderNext,
+    providers: Sequence[str],
     in_doubt: bool = False,
 ) -> FollowUps:
-    """What to produce after an attempt, and the ledger entry that records it."""
+    """What to produce after an attempt, and the ledger entry that records it.
+
+    `providers`: the names of the channel's providers, in failover order.
+    """
     channel, attempt = dispatch["channel"], dispatch["attempt"]
     history = [*dispatch["history"], *outcome.calls]
-    step = next_step(outcome, dispatch["remainingChannels"], dispatch["retryCounts"], policy)
+    step = next_step(
+        outcome, dispatch["remainingChannels"], dispatch["retryCounts"], policy, providers
+    )
     error = history[-1]["error"] if history else (str(outcome.error) if outcome.error else None)
     ledger = ledger_outcome(
         position, provider=outcome.provider, provider_message_id=outcome.provider_message_id,
@@ -168,7 +190,10 @@ def follow_ups(
     if step.action is Action.FALLBACK:
         nxt = render_next(dispatch["remainingChannels"], history)
         if nxt is not None:
-            retry = status(Status.RETRY, error=f"{error}; falling back to {nxt.channel}")
+            retry = status(
+                Status.RETRY, error=f"{error}; falling back to {nxt.channel}",
+                outcome=AttemptOutcome.FALLBACK.value,
+            )  # fmt: skip
             return FollowUps(step, retry, ledger, next_channel=nxt)
     if step.action is Action.RETRY:
         assert step.error_class is not None
@@ -176,7 +201,9 @@ def follow_ups(
         counts[step.error_class.value] = counts.get(step.error_class.value, 0) + 1
         again = {**dispatch, "attempt": attempt + 1, "history": history, "retryCounts": counts}
         due = now_ms + int(step.delay_s * 1000)
-        retry = status(Status.RETRY, error=f"{error}; retry in {step.delay_s:g}s")
+        upcoming = provider_order(providers, history, channel)
+        on = f" on {upcoming[0]}" if upcoming else ""
+        retry = status(Status.RETRY, error=f"{error}; retry in {step.delay_s:g}s{on}")
         return FollowUps(step, retry, ledger, next_attempt=NextAttempt(again, due))
     final = Status.FAILED if step.action in (Action.FAILED, Action.FALLBACK) else Status.DLQ
     reason = step.reason or final.value.lower()

@@ -23,8 +23,10 @@ def status_record(
     error: str | None = None,
     at: str | None = None,
     in_doubt: bool = False,
+    outcome: str | None = None,
 ) -> dict[str, Any]:
-    """A NotificationStatus for a request or a dispatch (both carry the ids)."""
+    """A NotificationStatus for a request or a dispatch (both carry the ids); `outcome`
+    names how an attempt ended where the status does not (FALLBACK on a RETRY)."""
     recipient = request.get("recipient")
     user_id = recipient["userId"] if recipient else request["userId"]
     return {
@@ -41,6 +43,7 @@ def status_record(
         "template": request.get("template"),
         "priority": request.get("priority"),
         "inDoubt": in_doubt,
+        "outcome": outcome,
     }
 
 

@@ -5,7 +5,13 @@ how long to wait. A plain value object: the send stage asks it, unit tests table
     timeout          3        exponential 2 s, 4 s, 8 s       dead letter
     rate-limit       5        linear 60 s (or Retry-After)    dead letter
     provider-error   3        exponential                     dead letter
+    provider-auth    0        none                            dead letter
     invalid          0        none                            dead letter at once
+
+The counts are per message, across the channel's providers: each retry after a provider
+failure goes to the next provider (`pipeline.domain.failover`), and `decide(floor=)`
+lets a class with fewer retries than the channel has providers (provider-auth: a key
+one provider refuses says nothing about the next) still reach each provider once.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pipeline.exceptions import (
     DeliveryError,
     InvalidData,
     PermanentError,
+    ProviderAuthError,
     ProviderTimeout,
     RateLimited,
     TransientError,
@@ -32,6 +39,7 @@ class ErrorClass(StrEnum):
     TIMEOUT = "timeout"
     RATE_LIMIT = "rate-limit"
     PROVIDER_ERROR = "provider-error"
+    PROVIDER_AUTH = "provider-auth"
     INVALID = "invalid"
 
     @classmethod
@@ -42,6 +50,8 @@ class ErrorClass(StrEnum):
             return cls.TIMEOUT
         if isinstance(error, TransientError):
             return cls.PROVIDER_ERROR
+        if isinstance(error, ProviderAuthError):
+            return cls.PROVIDER_AUTH
         if isinstance(error, InvalidData | PermanentError):
             return cls.INVALID
         return cls.PROVIDER_ERROR
@@ -74,6 +84,7 @@ DEFAULT_RULES: Mapping[ErrorClass, RetryRule] = {
     ErrorClass.TIMEOUT: RetryRule(3, Backoff.EXPONENTIAL, 2.0),  # 2 s, 4 s, 8 s
     ErrorClass.RATE_LIMIT: RetryRule(5, Backoff.LINEAR, 60.0),  # or the provider's Retry-After
     ErrorClass.PROVIDER_ERROR: RetryRule(3, Backoff.EXPONENTIAL, 2.0),  # 5xx
+    ErrorClass.PROVIDER_AUTH: RetryRule(0, Backoff.NONE, 0.0),  # our credentials refused
     ErrorClass.INVALID: RetryRule(0, Backoff.NONE, 0.0),
 }
 
@@ -100,11 +111,14 @@ class RetryPolicy:
     def classify(error: DeliveryError) -> ErrorClass:
         return ErrorClass.of(error)
 
-    def decide(self, error: DeliveryError, retries_so_far: Mapping[str, int]) -> RetryDecision:
+    def decide(
+        self, error: DeliveryError, retries_so_far: Mapping[str, int], floor: int = 0
+    ) -> RetryDecision:
+        """Retry or not, and when; `floor`: at least that many retries, whatever the rule."""
         error_class = ErrorClass.of(error)
         rule = self.rules[error_class]
         done = retries_so_far.get(error_class.value, 0)
-        if done >= rule.retries:
+        if done >= max(rule.retries, floor):
             return RetryDecision(error_class, retry=False)
         delay = rule.delay(done + 1) * self.scale
         if error.retry_after is not None:  # the provider said when: never earlier

@@ -61,7 +61,7 @@ def apply_status(state: Mapping[str, Any] | None, status: Mapping[str, Any]) -> 
                 "channel": status.get("channel"),
                 "provider": status.get("provider"),
                 "attempt": status.get("attempt"),
-                "outcome": name,
+                "outcome": status.get("outcome") or name,  # FALLBACK on a RETRY
                 "error": status.get("error"),
                 "providerMessageId": status.get("providerMessageId"),
                 "at": status["at"],

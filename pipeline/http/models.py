@@ -22,6 +22,7 @@ from pipeline.exceptions import ValidationError
 __all__ = [
     "Accepted",
     "Attempt",
+    "AttemptOutcome",
     "Change",
     "Channel",
     "DateTime",
@@ -52,6 +53,8 @@ Status = Literal[
     "PENDING", "SCHEDULED", "PROCESSING", "SENT", "DELIVERED", "BOUNCED", "RETRY",
     "FAILED", "DLQ", "BLOCKED", "CANCELLED", "OPENED", "CLICKED",
 ]  # fmt: skip
+# How one attempt ended (`pipeline.domain.statuses.AttemptOutcome`): its status, or FALLBACK.
+AttemptOutcome = Literal["SENT", "RETRY", "FALLBACK", "FAILED", "DLQ"]
 # Avro `long`: a template variable outside it could not be written to the topic.
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]  # RFC 3339
@@ -157,7 +160,10 @@ class Attempt(BaseModel):
     channel: str | None
     provider: str | None
     attempt: int | None
-    outcome: Status
+    outcome: AttemptOutcome = Field(
+        description="SENT, RETRY (the next attempt goes to the channel's next provider), "
+        "FALLBACK (not reachable on this channel: the next channel follows), FAILED or DLQ."
+    )
     error: str | None
     providerMessageId: str | None
     at: DateTime

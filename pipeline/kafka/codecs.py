@@ -75,6 +75,12 @@ class SchemaSet:
 
     @classmethod
     def from_dir(cls, directory: Path) -> SchemaSet:
+        """The schemas of `directory`, and its `previous/` versions as writers only.
+
+        A schema that gains a field changes its fingerprint: records already on a topic
+        (written by the version before an upgrade) name the old one. Keeping that
+        version in `previous/` lets them decode, with the new field's default.
+        """
         files = sorted(directory.glob("*.avsc"))
         if not files:
             raise CatalogError(f"no Avro schemas in {directory}")
@@ -84,7 +90,13 @@ class SchemaSet:
             if schema.name != path.stem:
                 raise CatalogError(f"{path.name} defines {schema.name}; name the file after it")
             schemas[schema.name] = schema
-        return cls(schemas)
+        found = cls(schemas)
+        for path in sorted((directory / "previous").glob("*.avsc")):
+            old = load_schema(path)
+            if old.name not in schemas:
+                raise CatalogError(f"previous/{path.name} is a version of no current schema")
+            found.add_writer(old)
+        return found
 
     def get(self, name: str) -> Schema:
         try:

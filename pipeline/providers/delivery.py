@@ -1,10 +1,12 @@
 """One delivery attempt on one channel: the provider to use and the call.
 
-`deliver` calls the first of the channel's providers (primary, then secondary)
-whose circuit allows it: failover happens while a provider's circuit is open,
-as the seed's failover scenario (6.9) has it; a single failed call is the retry
-policy's business (`pipeline.domain.followups` decides what comes next).
-`deliver_batch` is one call to a provider's batch API.
+`deliver` calls the first of the providers it is given whose circuit allows it,
+and stops at its answer: a provider whose circuit is open is skipped at once, as
+the seed's failover scenario (6.9) has it. A failed call is the retry policy's
+business (`pipeline.domain.followups` decides what comes next): its retry goes to
+the channel's next provider, which the caller puts first
+(`pipeline.domain.failover.provider_order`). `deliver_batch` is one call to a
+provider's batch API.
 """
 
 from __future__ import annotations
@@ -119,7 +121,8 @@ async def deliver(
     metrics: Metrics,
     acquire: Callable[[str], Awaitable[None]] | None = None,
 ) -> Outcome:
-    """Try `providers` in order; `acquire(provider)` waits for its rate budget."""
+    """Call the first of `providers` (in the attempt's order) whose circuit allows it;
+    `acquire(provider)` waits for its rate budget."""
     channel = dispatch["channel"]
     outcome = Outcome(channel)
     message = message_for(dispatch)

@@ -65,7 +65,7 @@ class Fault:
     fail: FaultKind | None = None
     times: int | None = None  # None: until cleared
     latency_ms: int = 0
-    to: str | None = None  # only calls for this recipient (Twilio, SendGrid); None: every call
+    to: str | None = None  # only calls for this recipient (Twilio, Vonage, SendGrid); None: all
     retry_after: int = 1  # seconds, in the Retry-After of a 429
 
     @classmethod

@@ -2,7 +2,8 @@
 
 Answers HTTP 200 whatever happened, as Vonage does; each part's `status` tells
 ("0" accepted, "2" missing parameter, "3" invalid number, "4" bad
-credentials). Faults: `5xx` is status "5", `429` status "1" (throttled).
+credentials). Faults: `5xx` is status "5", `429` status "1" (throttled); a fault
+with `to` applies to that number only (`+` and digits, as recorded).
 Convention: a number starting 999 is invalid (status "3").
 
 Webhook: one `delivered` receipt, signed with the signature secret, posted to
@@ -59,7 +60,8 @@ async def sms(request: web.Request) -> web.Response:
         or params["api_secret"] != settings.vonage_api_secret
     ):
         return _answer("4", "Bad Credentials")
-    failure = await take_fault(request, NAME)
+    number = "+" + digits(params["to"]) if params.get("to") else None  # as it is recorded
+    failure = await take_fault(request, NAME, number)
     if failure is not None and failure.kind is FaultKind.SERVER_ERROR:
         return _answer("5", "Internal Error")
     if failure is not None and failure.kind is FaultKind.RATE_LIMITED:

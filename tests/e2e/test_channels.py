@@ -71,7 +71,9 @@ def test_not_a_whatsapp_user_falls_back_to_sms_and_the_client_can_wait(stack: St
     assert state["channel"] == "sms" and state["provider"] == "twilio"
     refusal, sent = state["attempts"]
     assert refusal["channel"] == "whatsapp" and refusal["provider"] == "whatsapp-cloud"
-    assert refusal["outcome"] == "RETRY" and "131026" in refusal["error"]
+    # Named a fallback (not a retry of WhatsApp); the contract's status stays RETRY.
+    assert refusal["outcome"] == "FALLBACK" and "131026" in refusal["error"]
+    assert history(state)[:3] == ["PENDING", "PROCESSING", "RETRY"]
     assert sent["channel"] == "sms" and sent["outcome"] == "SENT"
     assert resp.headers["Preference-Applied"] == "wait=20"
     [sms] = stack.sim_messages(to=number)
@@ -117,19 +119,23 @@ def test_unregistered_push_token_without_another_channel_fails(stack: Stack) -> 
     assert letter["reason"] == "unreachable" and letter["attempts"][0]["provider"] == "fcm"
 
 
-def test_twilio_5xx_three_times_then_delivered_once(stack: Stack) -> None:
+def test_5xx_three_times_across_both_sms_providers_then_delivered_once(stack: Stack) -> None:
     user, number = unique("tw"), phone()
-    stack.fault("twilio", fail="5xx", times=3, to=number)
+    # Each retry goes to the other provider: Twilio fails the 1st and 3rd attempts,
+    # Vonage the 2nd; the 4th (Vonage) goes out.
+    stack.fault("twilio", fail="5xx", times=2, to=number)
+    stack.fault("vonage", fail="5xx", times=1, to=number)
     message_id = post(stack, body(user, "standard", phone=number)).json()["messageId"]
     state = stack.wait_status(message_id, "SENT", timeout=60)
     expected = ["PENDING"] + ["PROCESSING", "RETRY"] * 3 + ["PROCESSING", "SENT"]
     assert history(state)[: len(expected)] == expected
+    assert [a["provider"] for a in state["attempts"]] == ["twilio", "vonage"] * 2
     gaps = gaps_before_retries(state)
-    assert gaps[0] < gaps[1] < gaps[2] and gaps[0] >= 0.45
-    assert [m["provider"] for m in stack.sim_messages(to=number)] == ["twilio"]
+    assert gaps[0] < gaps[1] < gaps[2] and gaps[0] >= 0.45  # the seed's backoff, per message
+    assert [m["provider"] for m in stack.sim_messages(to=number)] == ["vonage"]
 
 
-def test_always_5xx_dead_letters_after_three_retries_while_the_partition_moves_on(
+def test_every_provider_5xx_dead_letters_after_three_retries_while_the_partition_moves_on(
     stack: Stack,
 ) -> None:
     failing_user, failing = unique("dlq"), phone()
@@ -138,7 +144,8 @@ def test_always_5xx_dead_letters_after_three_retries_while_the_partition_moves_o
         (u for u in (unique("peer") for _ in range(500)) if partition_of(u) == target), 3
     ))  # fmt: skip
     assert len(others) == 3
-    stack.fault("twilio", fail="5xx", to=failing)
+    stack.fault("twilio", fail="5xx", to=failing)  # every SMS provider down for it
+    stack.fault("vonage", fail="5xx", to=failing)
     failed_id = post(stack, body(failing_user, "standard", phone=failing)).json()["messageId"]
     stack.wait_status(failed_id, "RETRY")
     peer_ids = [post(stack, body(u, "standard", phone=phone())).json()["messageId"] for u in others]
@@ -151,7 +158,7 @@ def test_always_5xx_dead_letters_after_three_retries_while_the_partition_moves_o
         assert at(next(h for h in sent["history"] if h["status"] == "SENT")) < dlq_at
     [letter] = dead_letters(stack, failed_id)
     assert letter["reason"] == "retries-exhausted:provider-error"
-    assert [a["provider"] for a in letter["attempts"]] == ["twilio"] * 4
+    assert [a["provider"] for a in letter["attempts"]] == ["twilio", "vonage"] * 2  # each tried
     assert stack.sim_messages(to=failing) == []
 
 
@@ -169,12 +176,16 @@ def test_retry_after_of_a_429_is_honoured(stack: Stack) -> None:
 def test_sendgrid_down_fails_over_to_smtp_and_the_circuit_closes_again(stack: Stack) -> None:
     assert metric(stack, 'herald_circuit_state{provider="sendgrid"}') == 0
     stack.fault("sendgrid", fail="down")
-    users = [unique("down") for _ in range(5)]
-    ids = [post(stack, body(u, "standard", email=f"{u}@example.com")).json()["messageId"]
-           for u in users]  # fmt: skip
-    for message_id in ids:  # 5 failures open the circuit; the retries go to SMTP
+    ids = []
+    for _ in range(5):  # one at a time: five single SendGrid calls fail (not one batch)
+        user = unique("down")
+        ids.append(post(stack, body(user, "standard", email=f"{user}@example.com")).json()
+                   ["messageId"])  # fmt: skip
+        stack.wait_status(ids[-1], "RETRY")
+    for message_id in ids:  # 5 failures open the circuit; each retry went to SMTP
         state = stack.wait_status(message_id, "SENT", timeout=60)
         assert state["provider"] == "smtp"
+        assert [a["provider"] for a in state["attempts"]] == ["sendgrid", "smtp"]
     assert metric(stack, 'herald_circuit_state{provider="sendgrid"}') in (1, 2)
 
     later = unique("later")

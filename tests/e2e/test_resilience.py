@@ -28,13 +28,17 @@ def no_faults(stack: Stack) -> Iterator[None]:
 
 def test_provider_5xx_three_times_then_sent_after_three_growing_retries(stack: Stack) -> None:
     user = unique("retry")
-    stack.fault("sendgrid", fail="5xx", times=3)
+    # Each retry fails over to the other email provider: SendGrid fails the 1st and 3rd
+    # attempts, SMTP the 2nd; the 4th (SMTP) goes out.
+    stack.fault("sendgrid", fail="5xx", times=2, to=f"{user}@example.com")
+    stack.fault("smtp", fail="5xx", times=1)
     message_id = post(stack, request_body(user)).json()["messageId"]
     state = stack.wait_status(message_id, "SENT", timeout=60)
 
     expected = ["PENDING"] + ["PROCESSING", "RETRY"] * 3 + ["PROCESSING", "SENT"]
     assert history(state)[: len(expected)] == expected
     assert [a["outcome"] for a in state["attempts"]] == ["RETRY"] * 3 + ["SENT"]
+    assert [a["provider"] for a in state["attempts"]] == ["sendgrid", "smtp"] * 2
     gaps = gaps_before_retries(state)
     # The policy's 2 s, 4 s, 8 s scaled by 0.25 in the suite: 0.5 s, 1 s, 2 s.
     assert [g >= d * 0.9 for g, d in zip(gaps, (0.5, 1.0, 2.0), strict=True)] == [True] * 3

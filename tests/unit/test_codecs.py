@@ -150,3 +150,25 @@ def test_newer_writer_schema_decodes_without_its_new_field(
     decoded = codec.decode("NotificationStatus", data)
     assert "campaign" not in decoded
     assert decoded == codec.decode("NotificationStatus", codec.encode("NotificationStatus", record))
+
+
+def test_a_status_written_before_outcome_existed_still_decodes() -> None:
+    """schemas/previous/ keeps the version 0.6 wrote: its records on the status topic
+    decode after the upgrade, with the new field's default."""
+    codec = AvroCodec(SchemaSet.from_dir(SCHEMAS_DIR))  # as the worker loads it
+    [old] = [s for s in codec.schemas.by_fingerprint.values()
+             if s.name == "NotificationStatus" and s is not codec.schemas.get(s.name)]  # fmt: skip
+    assert "outcome" not in [f["name"] for f in old.parsed["fields"]]
+    record = {"messageId": "m-1", "tenant": "acme", "userId": "u-1", "status": "RETRY",
+              "at": "2026-11-28T10:00:00.000Z", "channel": "whatsapp"}  # fmt: skip
+    data = AvroCodec(SchemaSet({"NotificationStatus": old})).encode("NotificationStatus", record)
+    decoded = codec.decode("NotificationStatus", data)
+    assert decoded["status"] == "RETRY" and decoded["outcome"] is None
+
+
+def test_a_previous_version_of_no_current_schema_is_refused(tmp_path: Path) -> None:
+    write_schema(tmp_path, {"type": "record", "name": "Kept", "fields": []})
+    (tmp_path / "previous").mkdir()
+    write_schema(tmp_path / "previous", {"type": "record", "name": "Gone", "fields": []})
+    with pytest.raises(CatalogError, match="previous"):
+        SchemaSet.from_dir(tmp_path)

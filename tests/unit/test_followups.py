@@ -21,6 +21,7 @@ from pipeline.exceptions import (
 
 NOW_MS = 1_800_000_000_000
 AT = [2, 17]
+PROVIDERS = ["whatsapp-cloud", "twilio-whatsapp"]  # the channel's, in failover order
 
 
 def dispatch(**over: Any) -> dict[str, Any]:
@@ -60,7 +61,10 @@ CASES = [
     (RecipientUnreachable("131026"), {"remainingChannels": []}, sms_next, Action.FAILED,
      "FAILED", None, "unreachable"),
     (InvalidData("bad"), {}, sms_next, Action.DEAD_LETTER, "DLQ", None, "invalid"),
-    (ProviderAuthError("401"), {}, sms_next, Action.DEAD_LETTER, "DLQ", None, "provider-auth"),
+    # A key one provider refuses says nothing about the next one: fail over to it first.
+    (ProviderAuthError("401"), {}, sms_next, Action.RETRY, "RETRY", "attempt", None),
+    (ProviderAuthError("401"), {"retryCounts": {"provider-auth": 1}}, sms_next,
+     Action.DEAD_LETTER, "DLQ", None, "provider-auth"),
     (ProviderTimeout("t"), {}, sms_next, Action.RETRY, "RETRY", "attempt", None),
     (TransientError("503"), {"retryCounts": {"provider-error": 3}}, sms_next,
      Action.DEAD_LETTER, "DLQ", None, "retries-exhausted:provider-error"),
@@ -75,7 +79,7 @@ def test_follow_ups(
     follow: str | None, dlq: str | None,
 ) -> None:  # fmt: skip
     todo = follow_ups(dispatch(**over), outcome(error), policy=RetryPolicy(), position=AT,
-                      now_ms=NOW_MS, render_next=render)  # fmt: skip
+                      now_ms=NOW_MS, render_next=render, providers=PROVIDERS)  # fmt: skip
     assert todo.step.action is action
     assert todo.status["status"] == status and todo.status["attempt"] == 1
     assert (todo.next_channel is not None, todo.next_attempt is not None) == (
@@ -88,31 +92,44 @@ def test_follow_ups(
 
 def test_a_retry_is_the_next_attempt_with_its_history_and_counts() -> None:
     todo = follow_ups(dispatch(), outcome(ProviderTimeout("t")), policy=RetryPolicy(scale=0.25),
-                      position=AT, now_ms=NOW_MS, render_next=sms_next)  # fmt: skip
+                      position=AT, now_ms=NOW_MS, render_next=sms_next,
+                      providers=PROVIDERS)  # fmt: skip
     assert todo.next_attempt is not None
     again = todo.next_attempt.dispatch
     assert again["attempt"] == 2 and again["retryCounts"] == {"timeout": 1}
     assert again["history"] == [call("t")]
     assert todo.next_attempt.due_ms == NOW_MS + 500  # 2 s scaled by 0.25
-    assert "retry in 0.5s" in todo.status["error"]
+    assert todo.status["error"].endswith("retry in 0.5s on twilio-whatsapp")  # the next one
+    assert todo.status["provider"] == "whatsapp-cloud"  # the one that failed
 
 
 def test_a_retry_after_is_honoured() -> None:
     todo = follow_ups(dispatch(), outcome(RateLimited("429", retry_after=7.0)),
                       policy=RetryPolicy(scale=0.01), position=AT, now_ms=NOW_MS,
-                      render_next=sms_next)  # fmt: skip
+                      render_next=sms_next, providers=PROVIDERS)  # fmt: skip
     assert todo.next_attempt is not None and todo.next_attempt.due_ms == NOW_MS + 7000
 
 
 def test_a_fallback_carries_the_history_and_names_the_next_channel() -> None:
     todo = follow_ups(dispatch(), outcome(RecipientUnreachable("131026")), policy=RetryPolicy(),
-                      position=AT, now_ms=NOW_MS, render_next=sms_next)  # fmt: skip
+                      position=AT, now_ms=NOW_MS, render_next=sms_next,
+                      providers=PROVIDERS)  # fmt: skip
     assert todo.next_channel is not None and todo.next_channel.channel == "sms"
     assert todo.next_channel.dispatch["history"] == [call("131026")]
     assert todo.status["error"].endswith("falling back to sms")
+    # The contract has no FALLBACK status: a RETRY whose record names the fallback.
+    assert todo.status["status"] == "RETRY" and todo.status["outcome"] == "FALLBACK"
+
+
+def test_only_a_fallback_names_its_outcome() -> None:
+    for error in (None, ProviderTimeout("t"), InvalidData("bad")):
+        todo = follow_ups(dispatch(), outcome(error), policy=RetryPolicy(), position=AT,
+                          now_ms=NOW_MS, render_next=sms_next, providers=PROVIDERS)  # fmt: skip
+        assert todo.status["outcome"] is None
 
 
 def test_an_in_doubt_resend_says_so_on_its_status() -> None:
     todo = follow_ups(dispatch(), outcome(None), policy=RetryPolicy(), position=AT,
-                      now_ms=NOW_MS, render_next=sms_next, in_doubt=True)  # fmt: skip
+                      now_ms=NOW_MS, render_next=sms_next, providers=PROVIDERS,
+                      in_doubt=True)  # fmt: skip
     assert todo.status["inDoubt"] is True and todo.status["providerMessageId"] == "wamid.1"

@@ -123,3 +123,11 @@ def test_the_recipient_has_the_records_fields_and_requirements() -> None:
 def test_the_state_names_the_statuses_of_the_status_record() -> None:
     avro = next(f for f in avsc("NotificationStatus")["fields"] if f["name"] == "status")
     assert list(get_args(Status)) == avro["type"]["symbols"]
+
+
+def test_the_attempt_outcomes_are_the_domains() -> None:
+    from pipeline.domain.statuses import AttemptOutcome as Outcomes
+    from pipeline.http.models import AttemptOutcome
+
+    assert list(get_args(AttemptOutcome)) == [o.value for o in Outcomes]
+    assert "FALLBACK" in get_args(AttemptOutcome)

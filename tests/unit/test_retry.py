@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from pipeline.domain.retry import RetryPolicy
-from pipeline.exceptions import InvalidData, ProviderTimeout, RateLimited, TransientError
+from pipeline.exceptions import (
+    InvalidData,
+    ProviderAuthError,
+    ProviderTimeout,
+    RateLimited,
+    TransientError,
+)
 
 
 def delays(policy: RetryPolicy, error: Exception, error_class: str) -> list[float | None]:
@@ -30,6 +36,7 @@ def delays(policy: RetryPolicy, error: Exception, error_class: str) -> list[floa
         (RateLimited("429"), "rate-limit", [60.0] * 5 + [None]),
         (TransientError("503"), "provider-error", [2.0, 4.0, 8.0, None]),
         (InvalidData("400"), "invalid", [None]),
+        (ProviderAuthError("401"), "provider-auth", [None]),
     ],
 )
 def test_policy_follows_the_seed_table(error: Exception, error_class: str, expected: list) -> None:
@@ -52,3 +59,16 @@ def test_counts_are_per_error_class() -> None:
     policy = RetryPolicy()
     decision = policy.decide(ProviderTimeout("t"), {"provider-error": 3, "timeout": 1})
     assert decision.retry and decision.delay_s == 4.0
+
+
+def test_a_floor_gives_a_class_at_least_that_many_retries() -> None:
+    """Failover before the dead letter: enough retries to reach each of a channel's
+    providers once, whatever the class's own count (a refused key: none)."""
+    policy = RetryPolicy(scale=0.25)
+    auth = ProviderAuthError("401")
+    assert policy.decide(auth, {}, floor=1) == policy.decide(auth, {}, floor=2)
+    assert policy.decide(auth, {}, floor=1).retry and policy.decide(auth, {}, floor=1).delay_s == 0
+    assert not policy.decide(auth, {"provider-auth": 1}, floor=1).retry
+    assert policy.decide(auth, {"provider-auth": 1}, floor=2).retry
+    # A floor below the seed's count changes nothing.
+    assert not policy.decide(TransientError("503"), {"provider-error": 3}, floor=1).retry

@@ -284,6 +284,15 @@ async def test_down_is_503_and_clearing_faults_restores_service(provider: str) -
         assert (await call(sim, provider))[0] in (200, 201, 202)
 
 
+async def test_a_vonage_fault_with_to_fails_that_number_only() -> None:
+    async with simulator() as sim:
+        await sim.fault("vonage", fail="5xx", to="+447700900123")
+        for to, status in (("447700900123", "5"), ("447700900999", "0")):
+            async with sim.session.post(f"{sim.url}/sms/json", data=vonage_form(to=to)) as resp:
+                assert (await resp.json())["messages"][0]["status"] == status
+        assert [m["to"] for m in sim.recorded("vonage")] == ["+447700900999"]
+
+
 async def test_timeout_never_answers_and_latency_delays() -> None:
     async with simulator() as sim:
         await sim.fault("vonage", fail="timeout", times=1)

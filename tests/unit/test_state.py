@@ -79,6 +79,25 @@ def test_fold_records_every_attempt() -> None:
     assert [(a["outcome"], a["attempt"]) for a in doc["attempts"]] == [("RETRY", 1), ("SENT", 2)]
 
 
+def test_a_fallback_is_listed_as_such_and_each_provider_tried_as_a_retry() -> None:
+    doc = fold(
+        status("PROCESSING", 1, channel="whatsapp", provider="whatsapp-cloud"),
+        status("RETRY", 2, channel="whatsapp", provider="whatsapp-cloud",
+               error="131026; falling back to sms", outcome="FALLBACK"),
+        status("PROCESSING", 3, channel="sms", provider="twilio"),
+        status("RETRY", 4, channel="sms", provider="twilio", error="503; retry in 0.5s on vonage"),
+        status("PROCESSING", 5, channel="sms", provider="vonage", attempt=2),
+        status("SENT", 6, channel="sms", provider="vonage", attempt=2),
+    )  # fmt: skip
+    assert doc["status"] == "SENT" and (doc["channel"], doc["provider"]) == ("sms", "vonage")
+    assert [(a["channel"], a["provider"], a["outcome"]) for a in doc["attempts"]] == [
+        ("whatsapp", "whatsapp-cloud", "FALLBACK"),
+        ("sms", "twilio", "RETRY"),
+        ("sms", "vonage", "SENT"),
+    ]
+    assert [h["status"] for h in doc["history"]][1] == "RETRY"  # the contract's status
+
+
 REQUEST = {"messageId": "m-1", "tenant": "acme", "recipient": {"userId": "u-1"},
            "template": "booking-confirmation", "priority": "standard"}  # fmt: skip
 
