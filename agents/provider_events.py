@@ -7,68 +7,188 @@ alone does not make it true for that message: `pipeline.domain.provider_events.j
 holds it against the message's state (same provider, same provider message id).
 Events for unknown messages, for another provider's or another send's message, and
 repeated event ids are counted in `herald_provider_events_dropped{provider, reason}`
-and change nothing. When the state may not have caught up with the send yet, the
-event waits for it, at most HERALD_PROVIDER_EVENT_WAIT seconds.
+and change nothing.
+
+An event that overtook its send (the SENT not folded into the state yet) is parked,
+unacknowledged (`pipeline.domain.parking`), and the stage goes on with the next: it
+never waits in place, since that would stop Faust's fetch loop for every topic, the
+status topic it waits for included. A parked event is judged again when the status
+stage folds its message, and finally once HERALD_PROVIDER_EVENT_WAIT has passed and
+the projection has folded every status record written by then (at most
+HERALD_PROVIDER_EVENT_MAX_WAIT in all). With PARKING_MAX events parked, fetching
+provider events pauses until half have gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from pipeline.domain.ids import message_key
+from pipeline.domain.parking import Parked, ParkingLot
 from pipeline.domain.provider_events import Verdict, judge
 from pipeline.domain.state import status_for_event
 from pipeline.kafka.batches import Stage
-from pipeline.runtime import Runtime
+from pipeline.runtime import Runtime, in_event
 
-__all__ = ["POLL_S", "STAGE", "handle_one", "provider_events", "settle"]
+__all__ = ["RECHECK_S", "STAGE", "EventJudge", "provider_events"]
 
 STAGE = "provider-events"
-POLL_S = 0.05  # how often a waiting event looks at the state again
+RECHECK_S = 0.25  # how often an event past its wait looks whether the projection caught up
 
 
 async def provider_events(stream: Any, rt: Runtime, stage: Stage) -> None:
     """Turn each ProviderEvent that matches its message's send into a NotificationStatus."""
-    await stage.run(stream, rt.per_record(stage.name, lambda message: handle_one(rt, message)))
+    judge_ = EventJudge(rt, stage, stream)
+    rt.fold_watch.listen(judge_.states_changed)
+    parked = asyncio.get_running_loop().create_task(judge_.look_again())
+    try:
+        await stage.run(stream, judge_.first_look)
+        await judge_.drain()  # the stream ended (tests): the parked settle first
+    finally:
+        parked.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await parked
 
 
-async def handle_one(rt: Runtime, message: Any) -> None:
-    record = await rt.decode(message, "ProviderEvent", STAGE)
-    if record is None:
-        return
-    # Keyed tenant:messageId like the status topic, so the state is local.
-    key = message_key(record["tenant"] or "", record["messageId"] or "")
-    event_id = f"{record['provider']}:{record['eventId']}"
-    verdict, state = Verdict.DUPLICATE, None
-    if not rt.recent_events.seen(event_id, time.monotonic()):
-        verdict, state = await settle(rt, record, key)
-    if verdict is not Verdict.APPLY:
-        rt.metrics.provider_events_dropped.labels(record["provider"], verdict.value).inc()
-        return
-    status = status_for_event(record, state)
-    if status is not None:
-        await rt.emit_status(status, STAGE)
-    rt.recent_events.add(event_id, time.monotonic())
+class EventJudge:
+    """The stage's two doors: a batch from the stream (`first_look`), and the parked
+    events whose state changed or whose time is up (`look_again`)."""
+
+    def __init__(self, rt: Runtime, stage: Stage, stream: Any) -> None:
+        self.rt, self.stage, self.stream = rt, stage, stream
+        self.lot = ParkingLot()
+        self.wake = asyncio.Event()
+        self.topic = ""  # provider events' topic, learnt from the first event
+
+    def states_changed(self, keys: Any) -> None:
+        if self.lot.changed(keys):
+            self.wake.set()
+
+    async def first_look(self, events: list[Any]) -> list[Any]:
+        """Judge a batch from the stream; the events held back are those parked."""
+        held = []
+        for event, parked in await self.rt.each(events, STAGE, self._first):
+            held.append(event)
+            self.lot.park(parked)
+        if held:
+            self.wake.set()  # the deadlines changed: `look_again` waits anew
+        self.rt.metrics.provider_events_parked.set(len(self.lot))
+        if self.lot.full and self.rt.consumer is not None and self.topic:
+            self.rt.consumer.pause(self.topic)
+        return held
+
+    async def _first(self, event: Any) -> Parked | None:
+        record = await self.rt.decode(event.message, "ProviderEvent", STAGE)
+        if record is None:
+            return None
+        self.topic = event.message.topic
+        # Keyed tenant:messageId like the status topic, so the state is local.
+        key = message_key(record["tenant"] or "", record["messageId"] or "")
+        if self.rt.recent_events.seen(_event_id(record), time.monotonic()):
+            self._drop(record, Verdict.DUPLICATE)
+            return None
+        state = self.rt.tables.state.get(key)
+        verdict = judge(record, state)
+        if verdict is Verdict.WAIT:
+            now = time.monotonic()
+            wait_s = self.rt.settings.provider_event_wait_s
+            return Parked(key, event, record, event.message.partition, now, now + wait_s)
+        await self._finish(record, verdict, state)
+        return None
+
+    async def look_again(self) -> None:
+        """Forever: wait for a fold or a deadline, then judge what is ready."""
+        while True:
+            due = self.lot.next_due()
+            timeout = None if due is None else max(0.0, due - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            self.wake.clear()
+            await self.settle_ready()
+
+    async def settle_ready(self) -> None:
+        """Judge the parked events that are ready or due, acknowledging those decided."""
+        ownership = self.rt.ownership
+        if self.lot.forget(ownership.current):  # fetched before a rebalance: read again
+            self.rt.metrics.provider_events_parked.set(len(self.lot))
+        ready, due = self.lot.release(time.monotonic())
+        if not ready and not due:
+            return
+        events = [p.event for p in (*ready, *due)]
+        by_event = {id(p.event): (p, p in due) for p in (*ready, *due)}
+        events = await ownership.keep(events)  # once no rebalance is in progress
+
+        async def again(batch: list[Any]) -> list[Any]:
+            held = []
+            for event in batch:
+                parked, is_due = by_event[id(event)]
+                if not await self._again(parked, is_due):
+                    held.append(event)
+            return held
+
+        await self.stage.process(self.stream, events, again)
+        self.rt.metrics.provider_events_parked.set(len(self.lot))
+        if self.lot.drained and self.rt.consumer is not None and self.topic:
+            self.rt.consumer.resume(self.topic)
+
+    async def _again(self, parked: Parked, is_due: bool) -> bool:
+        """Judge a parked event again; False when it goes back to the lot."""
+        now = time.monotonic()
+        settled = is_due and self._settled(parked, now)
+        state = self.rt.tables.state.get(parked.key)
+        verdict = judge(parked.record, state, settled=settled)
+        if verdict is Verdict.WAIT:
+            if is_due:
+                parked.due = now + RECHECK_S
+            self.lot.park(parked)
+            return False
+        if self.rt.recent_events.seen(_event_id(parked.record), now):
+            verdict = Verdict.DUPLICATE  # the same event, parked twice, was applied
+        self.rt.metrics.provider_event_wait.labels(parked.record["provider"]).observe(
+            now - parked.since
+        )
+        with in_event(parked.event):
+            await self._finish(parked.record, verdict, state)
+        return True
+
+    def _settled(self, parked: Parked, now: float) -> bool:
+        """Its wait is over and the projection has folded every status record written
+        by the time it was (or it waited HERALD_PROVIDER_EVENT_MAX_WAIT in all)."""
+        consumer = self.rt.consumer
+        if consumer is None or now - parked.since >= self.rt.settings.provider_event_max_wait_s:
+            return True
+        topic, partition = self.rt.sinks.status.get_topic_name(), parked.partition
+        if parked.target is None:
+            parked.target = consumer.end_offset(topic, partition)
+        committed = consumer.committed(topic, partition)
+        return self.rt.fold_watch.caught_up(partition, parked.target, committed)
+
+    async def _finish(
+        self, record: Mapping[str, Any], verdict: Verdict, state: Mapping[str, Any] | None
+    ) -> None:
+        if verdict is not Verdict.APPLY:
+            self._drop(record, verdict)
+            return
+        status = status_for_event(record, state)
+        if status is not None:
+            await self.rt.emit_status(status, STAGE)
+        self.rt.recent_events.add(_event_id(record), time.monotonic())
+
+    def _drop(self, record: Mapping[str, Any], verdict: Verdict) -> None:
+        self.rt.metrics.provider_events_dropped.labels(record["provider"], verdict.value).inc()
+
+    async def drain(self) -> None:
+        """Settle everything parked (the stream ended: tests)."""
+        while len(self.lot):
+            await self.settle_ready()
+            due = self.lot.next_due()
+            if due is not None and len(self.lot):
+                await asyncio.sleep(max(0.0, min(due - time.monotonic(), RECHECK_S)))
 
 
-async def settle(
-    rt: Runtime, record: Mapping[str, Any], key: str
-) -> tuple[Verdict, dict[str, Any] | None]:
-    """The verdict on `record`, waiting (bounded) while its send may be on its way."""
-    started = time.monotonic()
-    deadline = started + rt.settings.provider_event_wait_s
-    waited = False
-    while True:
-        state = rt.tables.state.get(key)
-        verdict = judge(record, state, settled=time.monotonic() >= deadline)
-        if verdict is not Verdict.WAIT:
-            if waited:  # the status projection was behind the provider: how far
-                rt.metrics.provider_event_wait.labels(record["provider"]).observe(
-                    time.monotonic() - started
-                )
-            return verdict, state
-        waited = True
-        await asyncio.sleep(POLL_S)
+def _event_id(record: Mapping[str, Any]) -> str:
+    return f"{record['provider']}:{record['eventId']}"

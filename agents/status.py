@@ -42,3 +42,9 @@ async def fold(rt: Runtime, events: list[Any]) -> None:
     for key, (state, event) in states.items():
         with in_event(event):  # the changelog partition is the message's
             rt.tables.state[key] = state
+    # Whoever waits on these states (early provider events) may look again.
+    offsets: dict[int, int] = {}
+    for event in events:
+        message = event.message
+        offsets[message.partition] = max(message.offset, offsets.get(message.partition, -1))
+    rt.fold_watch.folded(offsets, states)

@@ -54,6 +54,7 @@ from pipeline.kafka import catalog as names
 from pipeline.kafka.app import HeraldApp
 from pipeline.kafka.catalog import Catalog, dispatch_topic
 from pipeline.kafka.codecs import AvroCodec, register_with_faust
+from pipeline.kafka.progress import ConsumerControl
 from pipeline.kafka.rocksdb_budget import BudgetedTable, RocksDBBudget
 from pipeline.metrics import Metrics
 from pipeline.providers.base import Provider
@@ -147,6 +148,7 @@ def wire(
         providers=providers, breakers=breakers, budgets=budgets,
         policy=RetryPolicy(scale=settings.retry_scale),
         limits=topics.limits(http_max_body=settings.http_max_body),
+        consumer=ConsumerControl(app),
     )  # fmt: skip
     topo = Topology(runtime)
     topo.table_specs = [TableSpec(name, changelogs[name].name, table_help(name)) for name in HOLDS]

@@ -83,7 +83,11 @@ class Metrics:
         self.provider_event_wait = Histogram(
             "herald_provider_event_wait_seconds", "How long provider events that arrived "
             "before their send was in the state waited for it", ["provider"], registry=r,
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+        )  # fmt: skip
+        self.provider_events_parked = Gauge(
+            "herald_provider_events_parked", "Provider events waiting (unacknowledged) for "
+            "their send to reach the state", registry=r,
         )  # fmt: skip
         self.ready = Gauge("herald_worker_ready", "1 when the worker serves traffic", registry=r)
         self.rocksdb_bytes = Gauge(

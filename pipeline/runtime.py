@@ -29,6 +29,7 @@ from pipeline.exceptions import DecodeError
 from pipeline.kafka.batches import Ownership, Stage
 from pipeline.kafka.codecs import AvroCodec
 from pipeline.kafka.effects import track
+from pipeline.kafka.progress import ConsumerControl, FoldWatch
 from pipeline.metrics import Metrics
 from pipeline.providers.base import Provider
 from pipeline.settings import Settings
@@ -82,6 +83,10 @@ class Runtime:
     # Provider event ids this worker turned into a status lately (bounded, expiring):
     # a repeated event id counts once (`pipeline.domain.provider_events`).
     recent_events: RecentIds = field(default_factory=RecentIds)
+    # The status stage's progress, for stages that wait on a message's state.
+    fold_watch: FoldWatch = field(default_factory=FoldWatch)
+    # High watermarks and fetch pause/resume (None without a Faust consumer: tests).
+    consumer: ConsumerControl | None = None
 
     @property
     def available_channels(self) -> set[str]:

@@ -198,8 +198,11 @@ class Settings:
     # seconds is a replay and refused (SendGrid's header, Vonage's `timestamp`).
     webhook_replay_window_s: float = _field("HERALD_WEBHOOK_REPLAY_WINDOW", 300.0)
     # How long a provider event for a message whose send is not in its state yet waits
-    # for it (the status projection can lag the provider) before it is dropped.
+    # for it (parked: the status projection can lag the provider) before it is judged
+    # for good, once the projection has folded every status written by then...
     provider_event_wait_s: float = _field("HERALD_PROVIDER_EVENT_WAIT", 5.0)
+    # ... and how long it waits in all, however far behind the projection is.
+    provider_event_max_wait_s: float = _field("HERALD_PROVIDER_EVENT_MAX_WAIT", 600.0)
     # The pipeline's public base URL for provider callbacks; empty: the HTTP ingress's own.
     public_base_url: str = _field("HERALD_PUBLIC_URL", "")
     # Simulator: SMTP sink port.

@@ -30,7 +30,7 @@ starts and nothing is acknowledged; the rebalance waits for the batch in hand.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -44,7 +44,9 @@ __all__ = ["Handler", "Ownership", "Stage", "describe"]
 
 log = structlog.get_logger("herald")
 
-Handler = Callable[[list[Any]], Awaitable[None]]
+# A batch handler; it may return events it holds back (parked: not acknowledged now,
+# the stage acknowledges them later through another `process`).
+Handler = Callable[[list[Any]], Awaitable[Collection[Any] | None]]
 
 
 @dataclass
@@ -175,27 +177,33 @@ class Stage:
         """Handle one batch, wait for its effects, then acknowledge what is still ours."""
         # No await between the caller's keep() and here: a rebalance waits for this.
         self.ownership.begin()
-        if await self._handle(events, handle, _Working(self.ownership)):
+        ok, held = await self._handle(events, handle, _Working(self.ownership))
+        if ok:
             for event in await self.ownership.keep(events):
-                await stream.ack(event)
+                if id(event) not in held:
+                    await stream.ack(event)
 
-    async def _handle(self, events: list[Any], handle: Handler, working: _Working) -> bool:
-        """Handle and settle one batch inside `working`; False if the worker stops."""
+    async def _handle(
+        self, events: list[Any], handle: Handler, working: _Working
+    ) -> tuple[bool, set[int]]:
+        """Handle and settle one batch inside `working`: False if the worker stops, and
+        the ids of the events the handler held back."""
         effects = Effects()
+        held: set[int] = set()
         try:
             with effects.collecting():
                 try:
-                    await handle(events)
+                    held = {id(e) for e in await handle(events) or ()}
                 except Exception as exc:  # a bug or a broken batch: dead-letter, never lose
                     log.exception("stage-failed", stage=self.name, events=len(events))
                     for event in events:
                         await self.dead_letter(event, "internal-error", describe(exc))
                 failures = await effects.settle(self.ack_timeout_s)
                 if failures and not await self._recover(effects, failures):
-                    return False  # the worker stops; nothing of this batch is acknowledged
+                    return False, held  # the worker stops; nothing of it is acknowledged
         finally:
             working.end()
-        return True
+        return True, held
 
     async def _run_overlapping(self, stream: Any, handle: Handler) -> None:
         """Batches handled side by side within the window, acknowledged in their order."""
@@ -243,12 +251,13 @@ class Stage:
         self, stream: Any, events: list[Any], handle: Handler, working: _Working,
         previous: asyncio.Future[bool] | None, turn: asyncio.Future[bool],
     ) -> None:  # fmt: skip
-        ok = await self._handle(events, handle, working)
+        ok, held = await self._handle(events, handle, working)
         if previous is not None:
             ok = await previous and ok  # the earlier batches first
         if ok:
             for event in await self.ownership.keep(events):
-                await stream.ack(event)
+                if id(event) not in held:
+                    await stream.ack(event)
         turn.set_result(ok)
 
     async def _recover(self, effects: Effects, failures: list[Failure]) -> bool:

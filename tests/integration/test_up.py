@@ -90,6 +90,9 @@ def herald_up(tmp_path: Path, repo: Path, *args: str) -> Iterator[Up]:
         running = Up(f"http://127.0.0.1:{ports['http']}", token,
                      f"http://127.0.0.1:{ports['sim']}", lines)  # fmt: skip
         yield running
+    except BaseException:
+        print(log.read_text()[-6000:])  # pytest shows it with the failure
+        raise
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(90)

@@ -271,8 +271,12 @@ async def test_an_early_provider_event_waits_for_its_send(world: Runtime) -> Non
     async def the_send_is_folded() -> None:
         await asyncio.sleep(0.2)
         rt.tables.state["acme:m-1"] = sent_state()
+        rt.fold_watch.folded({0: 7}, ["acme:m-1"])  # as the status stage tells it
 
     folding = asyncio.create_task(the_send_is_folded())
-    await run(provider_events, rt, [[provider_event(rt, 1)]])
+    started = asyncio.get_running_loop().time()
+    stream = await run(provider_events, rt, [[provider_event(rt, 1)]])
     await folding
-    assert statuses(rt) == ["DELIVERED"]
+    assert statuses(rt) == ["DELIVERED"] and stream.acked == [1]
+    # Judged again when its state changed, not at the end of its 5 s wait.
+    assert asyncio.get_running_loop().time() - started < 2.0
