@@ -34,10 +34,9 @@ from pipeline.domain.state import status_for_event
 from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime, in_event
 
-__all__ = ["RECHECK_S", "STAGE", "EventJudge", "provider_events"]
+__all__ = ["STAGE", "EventJudge", "provider_events"]
 
 STAGE = "provider-events"
-RECHECK_S = 0.25  # how often an event past its wait looks whether the projection caught up
 
 
 async def provider_events(stream: Any, rt: Runtime, stage: Stage) -> None:
@@ -63,9 +62,13 @@ class EventJudge:
         self.lot = ParkingLot()
         self.wake = asyncio.Event()
         self.topic = ""  # provider events' topic, learnt from the first event
+        self.generation: Any = None  # the consumer generation the lot was last checked in
 
     def states_changed(self, keys: Any) -> None:
-        if self.lot.changed(keys):
+        """The status stage folded a batch: events of these messages, and those waiting
+        for the projection to get where it now is, are ready."""
+        changed = self.lot.changed(keys)
+        if self.lot.folded(self.rt.fold_watch.positions) or changed:
             self.wake.set()
 
     async def first_look(self, events: list[Any]) -> list[Any]:
@@ -113,14 +116,17 @@ class EventJudge:
     async def settle_ready(self) -> None:
         """Judge the parked events that are ready or due, acknowledging those decided."""
         ownership = self.rt.ownership
-        if self.lot.forget(ownership.current):  # fetched before a rebalance: read again
+        generation = ownership.app.consumer_generation_id
+        if generation != self.generation:  # a rebalance: what was fetched before is read again
+            self.generation = generation
+            self.lot.forget(ownership.current)
             self.rt.metrics.provider_events_parked.set(len(self.lot))
         ready, due = self.lot.release(time.monotonic())
         if not ready and not due:
             return
-        events = [p.event for p in (*ready, *due)]
-        by_event = {id(p.event): (p, p in due) for p in (*ready, *due)}
-        events = await ownership.keep(events)  # once no rebalance is in progress
+        by_event = {id(p.event): (p, False) for p in ready}
+        by_event.update({id(p.event): (p, True) for p in due})
+        events = await ownership.keep([p.event for p in (*ready, *due)])  # after a rebalance
 
         async def again(batch: list[Any]) -> list[Any]:
             held = []
@@ -136,14 +142,19 @@ class EventJudge:
             self.rt.consumer.resume(self.topic)
 
     async def _again(self, parked: Parked, is_due: bool) -> bool:
-        """Judge a parked event again; False when it goes back to the lot."""
+        """Judge a parked event again; False when it goes back to the lot.
+
+        Past its wait (`is_due`) it is judged for good only once the projection has
+        folded every status written by then; until that, it waits for the fold without
+        being looked at (no state read per event while the projection is behind)."""
         now = time.monotonic()
-        settled = is_due and self._settled(parked, now)
+        if is_due and not self._settled(parked, now):
+            deadline = parked.since + self.rt.settings.provider_event_max_wait_s
+            self.lot.park_until_folded(parked, parked.target or 0, deadline)
+            return False
         state = self.rt.tables.state.get(parked.key)
-        verdict = judge(parked.record, state, settled=settled)
-        if verdict is Verdict.WAIT:
-            if is_due:
-                parked.due = now + RECHECK_S
+        verdict = judge(parked.record, state, settled=is_due)
+        if verdict is Verdict.WAIT:  # its message changed, its send is still not there
             self.lot.park(parked)
             return False
         if self.rt.recent_events.seen(_event_id(parked.record), now):
@@ -187,7 +198,7 @@ class EventJudge:
             await self.settle_ready()
             due = self.lot.next_due()
             if due is not None and len(self.lot):
-                await asyncio.sleep(max(0.0, min(due - time.monotonic(), RECHECK_S)))
+                await asyncio.sleep(max(0.0, min(due - time.monotonic(), 0.05)))
 
 
 def _event_id(record: Mapping[str, Any]) -> str:

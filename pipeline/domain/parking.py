@@ -5,9 +5,12 @@ SENT is not folded into the message's state yet. Such an event must neither be
 judged now (it would be dropped) nor be waited for in place (a stage that waits holds
 up Faust's one fetch loop, and with it the status topic it waits for: the worker
 livelocks). So it is parked here, unacknowledged, and the provider-events stage
-looks at it again when the status stage folds its message (`release`) or when its
-time is up (`due`). A parked event's offset is not committed, so a crash or a
-rebalance loses nothing: the partition is read again from before it.
+looks at it again when the status stage folds its message (`changed`) or when its
+time is up (its deadline). Past its wait, an event whose verdict needs the projection
+to reach a status offset waits for exactly that (`park_until_folded`, `folded`): it is
+not looked at again before, so a projection minutes behind costs nothing per event. A
+parked event's offset is not committed, so a crash or a rebalance loses nothing: the
+partition is read again from before it.
 
 Bounded: the lot says when it is `full` (the stage then stops fetching provider
 events until it has drained to half) and every event has a deadline.
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +55,9 @@ class ParkingLot:
     _by_key: dict[str, list[Parked]] = field(default_factory=dict)
     _deadlines: list[tuple[float, int, Parked]] = field(default_factory=list)
     _ready: set[str] = field(default_factory=set)
+    # Per status partition, the events waiting for the projection to reach an offset.
+    _fold_waits: dict[int, list[tuple[int, int, Parked]]] = field(default_factory=dict)
+    _caught_up: list[Parked] = field(default_factory=list)
     _count: itertools.count[int] = field(default_factory=itertools.count)
     _size: int = 0
 
@@ -73,6 +79,28 @@ class ParkingLot:
         heapq.heappush(self._deadlines, (parked.due, parked.seq, parked))
         self._size += 1
 
+    def park_until_folded(self, parked: Parked, target: int, deadline: float) -> None:
+        """Park an event until the projection of its partition has folded the status
+        records before offset `target` (`folded`), or until `deadline` at the latest."""
+        parked.target, parked.due = target, deadline
+        self.park(parked)
+        heapq.heappush(self._fold_waits.setdefault(parked.partition, []),
+                       (target, parked.seq, parked))  # fmt: skip
+
+    def folded(self, positions: Mapping[int, int]) -> bool:
+        """The projection has folded partition -> offset: the events waiting for it are
+        due. True when any became due."""
+        hit = False
+        for partition, position in positions.items():
+            waits = self._fold_waits.get(partition)
+            while waits and waits[0][0] - 1 <= position:
+                _target, seq, parked = heapq.heappop(waits)
+                if self._live(seq, parked):
+                    self._remove(parked)
+                    self._caught_up.append(parked)
+                    hit = True
+        return hit
+
     def changed(self, keys: Iterable[str]) -> bool:
         """The states of `keys` changed: their events are ready for another look.
         True when any of them had an event parked."""
@@ -85,10 +113,11 @@ class ParkingLot:
 
     def release(self, now: float) -> tuple[list[Parked], list[Parked]]:
         """Take out (ready, due): the events whose state changed, in the order they were
-        parked per message, and the others whose deadline passed by `now`."""
+        parked per message, and the others whose deadline passed by `now` or whose
+        projection caught up."""
         ready = [p for key in self._ready for p in self._by_key.pop(key, [])]
         self._ready.clear()
-        due = []
+        due, self._caught_up = self._caught_up, []
         while self._deadlines and self._deadlines[0][0] <= now:
             _due, seq, parked = heapq.heappop(self._deadlines)
             if self._live(seq, parked):
@@ -103,9 +132,6 @@ class ParkingLot:
             heapq.heappop(self._deadlines)  # released or forgotten earlier: lazily dropped
         return self._deadlines[0][0] if self._deadlines else None
 
-    def has_ready(self) -> bool:
-        return bool(self._ready)
-
     def forget(self, keep: Any) -> int:
         """Drop every parked event for which `keep(event)` is false (fetched before a
         rebalance: read again by the partition's owner); how many were dropped."""
@@ -118,6 +144,9 @@ class ParkingLot:
             else:
                 del self._by_key[key]
                 self._ready.discard(key)
+        caught_up = [p for p in self._caught_up if keep(p.event)]
+        dropped += len(self._caught_up) - len(caught_up)
+        self._caught_up = caught_up
         self._size -= dropped
         return dropped
 

@@ -214,3 +214,42 @@ async def test_a_parked_event_is_judged_at_its_deadline_while_the_stream_is_open
     assert stream.acked == [1] and dropped(rt, "unknown-message") == 1
     stream.end.set()
     await asyncio.wait_for(judge, 2.0)
+
+
+def test_an_event_waiting_for_the_projection_is_due_once_it_gets_there() -> None:
+    lot = ParkingLot()
+    waiting = parked("k", due=1.0)
+    lot.park_until_folded(waiting, target=10, deadline=600.0)  # records 0..9 to be folded
+    assert lot.folded({0: 8, 1: 50}) is False and lot.release(now=5.0) == ([], [])
+    assert lot.folded({0: 9}) is True
+    assert lot.release(now=5.0) == ([], [waiting]) and len(lot) == 0
+
+
+class CountingDict(dict[str, Any]):
+    reads = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads += 1
+        return super().get(key, default)
+
+
+async def test_while_the_projection_is_behind_a_due_event_reads_no_state(
+    world: Runtime,  # noqa: F811
+) -> None:
+    consumer = FakeConsumer(end=10)
+    state = CountingDict({KEY: processing_state()})
+    rt = replace(world, consumer=consumer, tables=replace(world.tables, state=state),
+                 settings=world.settings.with_(provider_event_wait_s=0.05))  # fmt: skip
+    rt.fold_watch.folded({0: 3}, [])
+    stream = OpenStream([[provider_event(rt, 1)]])
+    judge = asyncio.create_task(provider_events(stream, rt, rt.stage("provider-events")))
+    await asyncio.sleep(0.5)  # ten times its wait
+    assert state.reads == 1 and stream.acked == []  # the first look only
+    rt.fold_watch.folded({0: 9}, [])  # the projection gets there: judged for good
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+        if stream.acked:
+            break
+    assert stream.acked == [1] and dropped(rt, "send-not-recorded") == 1
+    stream.end.set()
+    await asyncio.wait_for(judge, 2.0)
