@@ -120,4 +120,7 @@ def render_pipeline(res: dict[str, Any]) -> list[str]:
             f"{fmt(bl['drained_s'], 1)} s; worker RSS then "
             f"{fmt(mem.get('VmRSS'), 1)} MB, peak so far {fmt(mem.get('VmHWM'), 1)} MB.",
         ]
+    for name, seconds in (pipe.get("ready_s") or {}).items():
+        out += ["", f"{name} joined the group and was ready (tables restored) after "
+                    f"{fmt(seconds, 1)} s."]  # fmt: skip
     return out

@@ -116,7 +116,11 @@ def measure_pipeline(
         if args.workers > 1:
             for i in range(2, args.workers + 1):
                 log(f"pipeline: starting worker-{i}")
-                stack.start(f"worker-{i}")
+                t0 = time.monotonic()
+                # It restores its share of the tables from their changelogs (a message's
+                # state each, so after a large backlog that takes minutes) before /readyz.
+                stack.start(f"worker-{i}", timeout=max(args.timeout, 90.0))
+                pipe.setdefault("ready_s", {})[f"worker-{i}"] = time.monotonic() - t0
                 pids[f"worker-{i}"] = stack.procs[f"worker-{i}"].pid
             follow(
                 build_requests(codec, run, "warm2", min(args.warmup, 20) or 1, args.mix_weights),
