@@ -27,12 +27,16 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import structlog
+
 from pipeline.domain.ids import message_key
 from pipeline.domain.parking import Parked, ParkingLot
 from pipeline.domain.provider_events import Verdict, judge
 from pipeline.domain.state import status_for_event
 from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime, in_event
+
+log = structlog.get_logger("herald")
 
 __all__ = ["STAGE", "EventJudge", "provider_events"]
 
@@ -111,7 +115,11 @@ class EventJudge:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout)
             self.wake.clear()
-            await self.settle_ready()
+            try:
+                await self.settle_ready()
+            except Exception:  # a bug: log it, never stop judging what is parked
+                log.exception("provider-events-parked-failed", parked=len(self.lot))
+                await asyncio.sleep(1.0)
 
     async def settle_ready(self) -> None:
         """Judge the parked events that are ready or due, acknowledging those decided."""
@@ -149,7 +157,13 @@ class EventJudge:
         being looked at (no state read per event while the projection is behind)."""
         now = time.monotonic()
         if is_due and not self._settled(parked, now):
-            deadline = parked.since + self.rt.settings.provider_event_max_wait_s
+            # Looked at again when the fold gets there, or after another wait at the
+            # latest: then, if the projection did not move at all meanwhile, nothing more
+            # is coming that it waits for, and it is judged.
+            s = self.rt.settings
+            deadline = min(
+                parked.since + s.provider_event_max_wait_s, now + s.provider_event_wait_s
+            )
             self.lot.park_until_folded(parked, parked.target or 0, deadline)
             return False
         state = self.rt.tables.state.get(parked.key)
@@ -168,7 +182,8 @@ class EventJudge:
 
     def _settled(self, parked: Parked, now: float) -> bool:
         """Its wait is over and the projection has folded every status record written
-        by the time it was (or it waited HERALD_PROVIDER_EVENT_MAX_WAIT in all)."""
+        by the time it was, or has not moved since it last looked (or it waited
+        HERALD_PROVIDER_EVENT_MAX_WAIT in all)."""
         consumer = self.rt.consumer
         if consumer is None or now - parked.since >= self.rt.settings.provider_event_max_wait_s:
             return True
@@ -176,7 +191,12 @@ class EventJudge:
         if parked.target is None:
             parked.target = consumer.end_offset(topic, partition)
         committed = consumer.committed(topic, partition)
-        return self.rt.fold_watch.caught_up(partition, parked.target, committed)
+        if self.rt.fold_watch.caught_up(partition, parked.target, committed):
+            return True
+        position = self.rt.fold_watch.positions.get(partition, -1)
+        idle = parked.position is not None and position == parked.position
+        parked.position = position
+        return idle
 
     async def _finish(
         self, record: Mapping[str, Any], verdict: Verdict, state: Mapping[str, Any] | None

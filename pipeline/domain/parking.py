@@ -35,7 +35,8 @@ PARKING_MAX = 10_000
 class Parked:
     """One waiting event: its message key, the Faust event, its decoded record, the
     partition (of both topics: same key, same partition count), when it was parked,
-    when it is due, and (once due) the status offset its verdict waits for."""
+    when it is due, and (once due) the status offset its verdict waits for and how far
+    the projection had come when it last looked."""
 
     key: str
     event: Any
@@ -44,6 +45,7 @@ class Parked:
     since: float
     due: float
     target: int | None = None
+    position: int | None = None  # the projection's position when it was last looked at
     seq: int = 0
 
 

@@ -49,11 +49,12 @@ class FoldWatch:
 
     def caught_up(self, partition: int, end: int | None, committed: int | None = None) -> bool:
         """Every status record before offset `end` of `partition` is folded: by this
-        worker since it started, or before (`committed`: the group's committed offset,
-        for a partition with nothing new to fold). Unknown counts as caught up."""
+        worker, or by whoever committed up to `committed` (the group's committed offset:
+        a partition with nothing new, or one another worker folded while it held it,
+        leaving this worker's own position behind). Unknown counts as caught up."""
         folded = self.positions.get(partition)
-        if folded is None and committed is not None:
-            folded = committed - 1
+        if committed is not None:
+            folded = max(folded if folded is not None else -1, committed - 1)
         return end is None or folded is None or folded >= end - 1
 
 

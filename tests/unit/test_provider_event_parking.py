@@ -93,22 +93,48 @@ async def test_the_status_stage_wakes_the_parked_event_of_its_message(
     assert rt.metrics.provider_events_parked._value.get() == 0
 
 
-async def test_past_its_wait_an_event_waits_for_the_projection_to_catch_up(
+async def folding(rt: Runtime, offsets: range, every_s: float) -> None:
+    """The status stage folding partition 0 record by record (the projection moving)."""
+    for offset in offsets:
+        await asyncio.sleep(every_s)
+        rt.fold_watch.folded({0: offset}, [])
+
+
+async def test_past_its_wait_an_event_waits_while_the_projection_moves_toward_its_target(
     world: Runtime,  # noqa: F811
 ) -> None:
-    consumer = FakeConsumer(end=10)  # status records 0..9 were written by its deadline
+    consumer = FakeConsumer(end=20)  # status records 0..19 were written by its deadline
     rt = replace(world, consumer=consumer,
                  settings=world.settings.with_(provider_event_wait_s=0.1))  # fmt: skip
     rt.tables.state[KEY] = processing_state()
     rt.fold_watch.folded({0: 3}, [])  # the projection is at offset 3 of partition 0
     stream = FakeStream([[provider_event(rt, 1)]])
     judge = asyncio.create_task(provider_events(stream, rt, rt.stage("provider-events")))
-    await asyncio.sleep(0.6)  # long past its wait: still parked, the projection is behind
+    await folding(rt, range(4, 15), 0.05)  # 0.55 s, five times its wait, moving all along
     assert stream.acked == [] and dropped(rt, "send-not-recorded") == 0
     rt.tables.state[KEY] = sent_state()  # the projection reaches its send ...
-    rt.fold_watch.folded({0: 9}, [])  # ... and offset 9, without naming the message
+    rt.fold_watch.folded({0: 19}, [])  # ... and offset 19, without naming the message
     await asyncio.wait_for(judge, 2.0)
     assert statuses(rt) == ["DELIVERED"] and stream.acked == [1]
+
+
+async def test_an_event_is_judged_when_the_projection_stops_short_of_its_target(
+    world: Runtime,  # noqa: F811
+) -> None:
+    # Records the projection never folds (another worker's, a transaction marker): it
+    # stands still below the target, and after one more wait the event is judged.
+    rt = replace(world, consumer=FakeConsumer(end=20),
+                 settings=world.settings.with_(provider_event_wait_s=0.1))  # fmt: skip
+    rt.fold_watch.folded({0: 3}, [])
+    stream = OpenStream([[provider_event(rt, 1, messageId="m-never")]])
+    judge = asyncio.create_task(provider_events(stream, rt, rt.stage("provider-events")))
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+        if stream.acked:
+            break
+    assert stream.acked == [1] and dropped(rt, "unknown-message") == 1
+    stream.end.set()
+    await asyncio.wait_for(judge, 2.0)
 
 
 async def test_a_full_lot_pauses_provider_events_until_half_drained(
@@ -183,7 +209,9 @@ def test_the_projection_is_caught_up_by_its_folds_or_by_what_was_committed_befor
     assert watch.caught_up(0, end=10, committed=10)  # nothing new since the last start
     assert not watch.caught_up(0, end=10, committed=4)  # a backlog from before the start
     watch.folded({0: 8}, [])
-    assert not watch.caught_up(0, end=10, committed=10)  # this worker's own folds count
+    assert not watch.caught_up(0, end=10, committed=4)  # this worker's own folds count
+    # Another worker folded (and committed) the rest while it held the partition.
+    assert watch.caught_up(0, end=10, committed=10)
     watch.folded({0: 9, 1: 2}, [])
     assert watch.caught_up(0, end=10) and watch.caught_up(1, end=None)
 
@@ -243,7 +271,7 @@ async def test_while_the_projection_is_behind_a_due_event_reads_no_state(
     rt.fold_watch.folded({0: 3}, [])
     stream = OpenStream([[provider_event(rt, 1)]])
     judge = asyncio.create_task(provider_events(stream, rt, rt.stage("provider-events")))
-    await asyncio.sleep(0.5)  # ten times its wait
+    await folding(rt, range(4, 9), 0.05)  # moving, ten fold batches past its wait
     assert state.reads == 1 and stream.acked == []  # the first look only
     rt.fold_watch.folded({0: 9}, [])  # the projection gets there: judged for good
     for _ in range(50):
