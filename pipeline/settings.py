@@ -216,7 +216,7 @@ class Settings:
     sim_webhook_delay_ms: int = _field("HERALD_SIM_WEBHOOK_DELAY_MS", 50)
     # Simulator: how many accepted messages `/_sim/messages` keeps (the oldest go first),
     # so a long demo or soak run does not grow the simulator without end.
-    sim_message_log: int = _field("HERALD_SIM_MESSAGE_LOG", 200_000)
+    sim_message_log: int = _field("HERALD_SIM_MESSAGE_LOG", 50_000)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
