@@ -128,13 +128,9 @@ async def test_an_event_is_judged_when_the_projection_stops_short_of_its_target(
     rt.fold_watch.folded({0: 3}, [])
     stream = OpenStream([[provider_event(rt, 1, messageId="m-never")]])
     judge = asyncio.create_task(provider_events(stream, rt, rt.stage("provider-events")))
-    for _ in range(50):
-        await asyncio.sleep(0.02)
-        if stream.acked:
-            break
+    await until_acked(stream)
     assert stream.acked == [1] and dropped(rt, "unknown-message") == 1
-    stream.end.set()
-    await asyncio.wait_for(judge, 2.0)
+    await close(stream, judge)
 
 
 async def test_a_full_lot_pauses_provider_events_until_half_drained(
@@ -229,19 +225,29 @@ class OpenStream(FakeStream):
         await self.end.wait()
 
 
+async def until_acked(stream: FakeStream, seconds: float = 1.0) -> None:
+    """Give the stage up to `seconds` to acknowledge something."""
+    for _ in range(int(seconds / 0.02)):
+        await asyncio.sleep(0.02)
+        if stream.acked:
+            return
+
+
+async def close(stream: OpenStream, judge: asyncio.Task[None]) -> None:
+    """End the stream; the stage must then finish."""
+    stream.end.set()
+    await asyncio.wait_for(judge, 2.0)
+
+
 async def test_a_parked_event_is_judged_at_its_deadline_while_the_stream_is_open(
     world: Runtime,  # noqa: F811
 ) -> None:
     rt = replace(world, settings=world.settings.with_(provider_event_wait_s=0.1))
     stream = OpenStream([[provider_event(rt, 1, messageId="m-never")]])
     judge = asyncio.create_task(provider_events(stream, rt, rt.stage("provider-events")))
-    for _ in range(50):
-        await asyncio.sleep(0.02)
-        if stream.acked:
-            break
+    await until_acked(stream)
     assert stream.acked == [1] and dropped(rt, "unknown-message") == 1
-    stream.end.set()
-    await asyncio.wait_for(judge, 2.0)
+    await close(stream, judge)
 
 
 def test_an_event_waiting_for_the_projection_is_due_once_it_gets_there() -> None:
@@ -274,10 +280,6 @@ async def test_while_the_projection_is_behind_a_due_event_reads_no_state(
     await folding(rt, range(4, 9), 0.05)  # moving, ten fold batches past its wait
     assert state.reads == 1 and stream.acked == []  # the first look only
     rt.fold_watch.folded({0: 9}, [])  # the projection gets there: judged for good
-    for _ in range(50):
-        await asyncio.sleep(0.02)
-        if stream.acked:
-            break
+    await until_acked(stream)
     assert stream.acked == [1] and dropped(rt, "send-not-recorded") == 1
-    stream.end.set()
-    await asyncio.wait_for(judge, 2.0)
+    await close(stream, judge)
