@@ -67,6 +67,17 @@ async def dispatch_for(rt: Runtime, make_request: Any, user: str) -> bytes:
     return rt.codec.encode("ChannelDispatch", rt.sinks.dispatch[("email", "urgent")].values()[-1])
 
 
+async def first_send_fails(
+    rt: Runtime, make_request: Any, error: Exception
+) -> tuple[Primary, Secondary]:
+    """Two email providers; the primary raises `error` on the first send of u-1's message."""
+    primary, secondary = two_providers(rt)
+    primary.error = error
+    value = await dispatched(rt, make_request)
+    await run(send, rt, [[event(LANE, 1, "acme:u-1", value)]], channel="email")
+    return primary, secondary
+
+
 def scheduled(rt: Runtime) -> list[dict[str, Any]]:
     """The retries handed to the scheduler, decoded."""
     return [
@@ -80,10 +91,7 @@ async def test_a_retry_after_a_5xx_goes_to_the_next_provider(
     make_request: Any,
 ) -> None:
     rt = world
-    primary, secondary = two_providers(rt)
-    primary.error = TransientError("503", code="503")
-    value = await dispatched(rt, make_request)
-    await run(send, rt, [[event(LANE, 1, "acme:u-1", value)]], channel="email")
+    primary, secondary = await first_send_fails(rt, make_request, TransientError("503", code="503"))
     assert (len(primary.sent), len(secondary.sent)) == (1, 0)
     [retry] = scheduled(rt)
     assert retry["attempt"] == 2 and [c["provider"] for c in retry["history"]] == [primary.name]
@@ -106,11 +114,10 @@ async def test_a_refused_key_fails_over_at_once_and_dead_letters_when_none_is_le
     make_request: Any,
 ) -> None:
     rt = world
-    primary, secondary = two_providers(rt)
-    primary.error = ProviderAuthError("401", code="401")
-    secondary.error = ProviderAuthError("535", code="535")
-    value = await dispatched(rt, make_request)
-    await run(send, rt, [[event(LANE, 1, "acme:u-1", value)]], channel="email")
+    primary, secondary = await first_send_fails(
+        rt, make_request, ProviderAuthError("401", code="401")
+    )
+    secondary.error = ProviderAuthError("535", code="535")  # not called yet: failover waits
     [entry] = rt.sinks.scheduler.values()
     [retry] = scheduled(rt)
     assert rt.sinks.dlq.values() == [] and retry["retryCounts"] == {"provider-auth": 1}
@@ -131,10 +138,7 @@ async def test_a_retry_failing_over_is_not_put_in_the_failed_providers_micro_bat
     make_request: Any,
 ) -> None:
     rt = world
-    primary, secondary = two_providers(rt)
-    primary.error = TransientError("503", code="503")
-    value = await dispatched(rt, make_request)
-    await run(send, rt, [[event(LANE, 1, "acme:u-1", value)]], channel="email")
+    primary, secondary = await first_send_fails(rt, make_request, TransientError("503", code="503"))
     [retry] = scheduled(rt)
     primary.error = None
 
