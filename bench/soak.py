@@ -53,9 +53,9 @@ __all__ = [
     "QUICK_MINUTES",
     "WARMUP_FRACTION",
     "main",
+    "memory_kb",
     "parse_args",
     "render",
-    "rocksdb_kb",
     "slope",
 ]
 
@@ -106,15 +106,26 @@ def _rss_kb(pid: int | None) -> float | None:
     return None if mb is None else mb * 1000.0  # proc_status reports MB of 10^6 bytes
 
 
-def rocksdb_kb(worker_api: str) -> dict[str, float]:
-    """The tables' RocksDB memory now (`herald_rocksdb_memory_bytes` on the worker's
-    /metrics), in KB by part: what of the RSS is RocksDB's budget, not a leak."""
+def memory_kb(worker_api: str) -> dict[str, float]:
+    """Where the worker's memory is now, from its /metrics, in KB by part: the tables'
+    RocksDB budget (`rocksdb_memtables_kb`, `rocksdb_cache_kb`), glibc malloc in use and
+    held free (`malloc_in_use_kb`, `malloc_free_kb`), and the small Python objects alive
+    (`python_blocks`, a count): what of the RSS is a budget, fragmentation, or a leak."""
     try:
         text = httpx.get(f"{worker_api}/metrics", timeout=2).text
     except httpx.HTTPError:
         return {}
-    found = re.findall(r'^herald_rocksdb_memory_bytes\{part="(\w+)"\} (\S+)$', text, re.M)
-    return {f"rocksdb_{part}_kb": float(value) / 1000 for part, value in found}
+    out = {}
+    for metric, prefix in (
+        ("herald_rocksdb_memory_bytes", "rocksdb"),
+        ("herald_malloc_bytes", "malloc"),
+    ):
+        found = re.findall(rf'^{metric}\{{part="(\w+)"\}} (\S+)$', text, re.M)
+        out.update({f"{prefix}_{part}_kb": float(value) / 1000 for part, value in found})
+    blocks = re.search(r"^herald_python_allocated_blocks (\S+)$", text, re.M)
+    if blocks:
+        out["python_blocks"] = float(blocks.group(1))
+    return out
 
 
 def _kb(per_message: float | None) -> str:
@@ -147,10 +158,13 @@ def render(res: dict[str, Any]) -> str:
         f"{_kb(res.get('slope_last_half_kb_per_message'))} |",
         f"| of which RocksDB memtables / cache at the end | "
         f"{_mb(r.get('rocksdb_memtables_kb'))} / {_mb(r.get('rocksdb_cache_kb'))} |",
+        f"| of which glibc malloc in use / held free at the end | "
+        f"{_mb(r.get('malloc_in_use_kb'))} / {_mb(r.get('malloc_free_kb'))} |",
+        f"| small Python objects alive at the end | {r.get('python_blocks', '-')} |",
         f"| simulator at the end | {_mb(r.get('simulator_end_kb'))} |",
         "",
         f"{len(res.get('samples', []))} samples; the JSON has each (seconds, SENT, RSS, "
-        "RocksDB memtables and cache).",
+        "RocksDB memtables and cache, malloc in use and free, Python objects).",
     ]
     if res["errors"]:
         lines += ["", "## Errors", "", *(f"- {e}" for e in res["errors"])]
@@ -180,7 +194,7 @@ def _soak(res: dict[str, Any], stack: LocalStack, bootstrap: str, codec: AvroCod
         if rss is not None:
             sent = len(track.sent_receive_ms)
             samples.append({"t": round(time.monotonic() - start, 2), "sent": sent, "rss_kb": rss,
-                            **rocksdb_kb(stack.api_of("worker"))})  # fmt: skip
+                            **memory_kb(stack.api_of("worker"))})  # fmt: skip
 
     res["rss"]["start_kb"] = _rss_kb(worker)
     sample()
@@ -191,7 +205,7 @@ def _soak(res: dict[str, Any], stack: LocalStack, bootstrap: str, codec: AvroCod
     res["sent"] = len(track.sent_receive_ms)
     res["dead_ends"] = len(track.dead_ends)
     res["rss"]["end_kb"] = samples[-1]["rss_kb"]
-    res["rss"].update({k: v for k, v in samples[-1].items() if k.startswith("rocksdb_")})
+    res["rss"].update({k: v for k, v in samples[-1].items() if k not in ("t", "sent", "rss_kb")})
     res["rss"]["simulator_end_kb"] = _rss_kb(sim)
     wait_worker_idle(bootstrap, group, args.timeout)
     log(f"soak: idle for {args.idle_seconds:g} s")

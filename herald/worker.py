@@ -23,6 +23,7 @@ from mode import Service
 from herald.topology import Topology, wire
 from pipeline.domain.breaker import CircuitBreaker, CircuitState
 from pipeline.domain.templates import TemplateCatalog
+from pipeline.heap import GlibcHeap
 from pipeline.http.api import Ingress
 from pipeline.http.auth import TokenVerifier
 from pipeline.http.door import InlineDoor
@@ -59,6 +60,7 @@ class WorkerServices(Service):
         runtime: Runtime,
         verifier: TokenVerifier,
         session: aiohttp.ClientSession | None,
+        heap: GlibcHeap | None = None,
         **kw: Any,
     ):
         super().__init__(**kw)
@@ -66,6 +68,7 @@ class WorkerServices(Service):
         self.runtime = runtime
         self.verifier = verifier
         self.session = session
+        self.heap = heap
         self.peers: aiohttp.ClientSession | None = None  # to the group's other workers
         self.runner: IngressRunner | None = None
 
@@ -93,6 +96,16 @@ class WorkerServices(Service):
         """Open circuits become half-open after their probe interval, traffic or not."""
         for breaker in self.runtime.breakers.values():
             breaker.tick()
+
+    @Service.task
+    async def _trim_heap(self) -> None:
+        """Free pages back to the system now and then (pipeline.heap says why)."""
+        interval = self.runtime.settings.malloc_trim_s
+        if self.heap is None or interval <= 0:
+            return
+        while not self.should_stop:
+            await self.sleep(interval)
+            self.heap.trim()
 
     async def on_stop(self) -> None:
         if self.runner is not None:
@@ -127,8 +140,11 @@ def breakers_for(
     return out
 
 
-def build_worker(settings: Settings, session: aiohttp.ClientSession | None) -> BuiltWorker:
-    """Every part of a worker. Without a `session` it has no providers (describing only)."""
+def build_worker(
+    settings: Settings, session: aiohttp.ClientSession | None, heap: GlibcHeap | None = None
+) -> BuiltWorker:
+    """Every part of a worker. Without a `session` it has no providers (describing only);
+    with a `heap`, /metrics shows malloc's figures and the worker trims it."""
     verifier = TokenVerifier(
         secret=settings.jwt_secret,
         jwks_file=settings.jwks_file,
@@ -140,6 +156,8 @@ def build_worker(settings: Settings, session: aiohttp.ClientSession | None) -> B
         memory_mb=settings.rocksdb_memory_mb, write_buffer_mb=settings.rocksdb_write_buffer_mb
     )
     metrics.watch_rocksdb(memtables=rocksdb.memtable_bytes, cache=rocksdb.cache_bytes)
+    if heap is not None:
+        metrics.watch_heap(heap.figures)
     providers = build_providers(settings, session) if session is not None else {}
     names = [p.name for chain in providers.values() for p in chain]
     app = create_app(settings)
@@ -154,7 +172,7 @@ def build_worker(settings: Settings, session: aiohttp.ClientSession | None) -> B
         breakers=breakers_for(settings, names, metrics),
         rocksdb=rocksdb,
     )
-    services = WorkerServices(app, topology.runtime, verifier, session)
+    services = WorkerServices(app, topology.runtime, verifier, session, heap)
     app.add_dependency(services)
     return BuiltWorker(app, topology, services)
 
@@ -165,6 +183,9 @@ async def open_session() -> aiohttp.ClientSession:
 
 
 def run_worker(settings: Settings) -> None:
+    heap = GlibcHeap.load()
+    if heap is not None:  # before any thread has an arena of its own
+        heap.limit_arenas(settings.malloc_arena_max)
     check_keys(settings)
     off = receivers_off(settings)
     if off:
@@ -176,7 +197,7 @@ def run_worker(settings: Settings) -> None:
         )
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    built = build_worker(settings, loop.run_until_complete(open_session()))
+    built = build_worker(settings, loop.run_until_complete(open_session()), heap)
     worker = faust.Worker(built.app, loop=loop, loglevel=settings.log_level, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG so that it can spin on
     # every record: every debug line of aiokafka and Faust then costs a LogRecord

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from pipeline.heap import HeapFigures
+
 __all__ = ["Metrics"]
 
 
@@ -90,11 +92,26 @@ class Metrics:
             "their send to reach the state", registry=r,
         )  # fmt: skip
         self.ready = Gauge("herald_worker_ready", "1 when the worker serves traffic", registry=r)
+        self.malloc_bytes = Gauge(
+            "herald_malloc_bytes", "glibc malloc: bytes in use, and bytes held free in its "
+            "arenas (free growing while in use stays flat is fragmentation, not a leak)",
+            ["part"], registry=r,
+        )  # fmt: skip
+        self.python_blocks = Gauge(
+            "herald_python_allocated_blocks", "Small Python objects alive (pymalloc blocks)",
+            registry=r,
+        )  # fmt: skip
         self.rocksdb_bytes = Gauge(
             "herald_rocksdb_memory_bytes", "RocksDB memory of the tables' shared budget: "
             "memtables (all databases) and cache (blocks read plus the memtables charged "
             "to it)", ["part"], registry=r,
         )  # fmt: skip
+
+    def watch_heap(self, figures: Callable[[], HeapFigures]) -> None:
+        """Read malloc's figures when the metrics are scraped."""
+        self.malloc_bytes.labels("in_use").set_function(lambda: figures().in_use)
+        self.malloc_bytes.labels("free").set_function(lambda: figures().free)
+        self.python_blocks.set_function(lambda: figures().python_blocks)
 
     def watch_rocksdb(self, *, memtables: Callable[[], float], cache: Callable[[], float]) -> None:
         """Read the tables' RocksDB memory when the metrics are scraped."""

@@ -66,6 +66,10 @@ class Settings:
     # Faust's defaults were 64 MiB x 3 write buffers and a 2 GiB cache per database (issue 10).
     rocksdb_memory_mb: int = _field("HERALD_ROCKSDB_MEMORY_MB", 64)
     rocksdb_write_buffer_mb: int = _field("HERALD_ROCKSDB_WRITE_BUFFER_MB", 32)
+    # glibc's malloc (pipeline.heap): at most this many arenas (0: glibc's default of eight
+    # per core), and free pages given back every so many seconds (0: never).
+    malloc_arena_max: int = _field("HERALD_MALLOC_ARENA_MAX", 2)
+    malloc_trim_s: float = _field("HERALD_MALLOC_TRIM_INTERVAL", 30.0)
     processing_guarantee: str = _field("HERALD_PROCESSING_GUARANTEE", "at_least_once")
     # Scale-out: standby copies of each table partition kept by other workers of the group,
     # so the one that takes a partition over has its table already (0: none).
