@@ -8,6 +8,7 @@ from typing import Any
 from pipeline.domain.idempotency import CONFLICT_REASON, Seen, decide, fingerprint, reservation
 from pipeline.domain.ids import message_id_for_offset, message_key, user_key
 from pipeline.domain.planning import plan_request
+from pipeline.domain.records import pending_written
 from pipeline.domain.tenancy import check_keyed_record, valid_tenant
 from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime
@@ -63,8 +64,10 @@ async def handle_one(rt: Runtime, message: Any, key_rule: str = USER_KEY_RULE) -
         available=rt.available_channels,
         limits=rt.limits,
     )
+    written = pending_written(getattr(message, "headers", None))  # by the HTTP door
     for status in plan.statuses:
-        await rt.emit_status(status, STAGE)
+        if not (written and status["status"] == "PENDING"):
+            await rt.emit_status(status, STAGE)
     for audit in plan.audits:
         await rt.produce(rt.sinks.audit, message.key, audit)
     if plan.dead_letter_reason:

@@ -61,7 +61,12 @@ def build_door(settings: Settings, session: aiohttp.ClientSession) -> IngressDoo
             settings.bootstrap, codec, {name: schema for name, schema in DOOR_TOPICS.values()}
         ),
         preferences_view=PreferencesView(codec),
-        worker=WorkerClient(session, settings.worker_base_url, settings.worker_check_timeout_s),
+        worker=WorkerClient(
+            session,
+            settings.worker_base_url,
+            settings.worker_check_timeout_s,
+            read_catch_up_s=settings.read_catch_up_s,
+        ),
     )
 
 

@@ -54,7 +54,7 @@ from pipeline.kafka import catalog as names
 from pipeline.kafka.app import HeraldApp
 from pipeline.kafka.catalog import Catalog, dispatch_topic
 from pipeline.kafka.codecs import AvroCodec, register_with_faust
-from pipeline.kafka.progress import ConsumerControl
+from pipeline.kafka.progress import ConsumerControl, FoldWatch, StateBarrier
 from pipeline.kafka.rocksdb_budget import BudgetedTable, RocksDBBudget
 from pipeline.metrics import Metrics
 from pipeline.providers.base import Provider
@@ -143,12 +143,14 @@ def wire(
     )
     partitions = topics[dispatch_topic("email", "urgent")].partitions
     budgets = RateBudgets.from_limits(settings.rate_limit_map, partitions, metrics)
+    consumer, fold_watch = ConsumerControl(app), FoldWatch()
+    barrier = StateBarrier(fold_watch, consumer, names.STATUS, topics[names.STATUS].partitions)
     runtime = Runtime(
         settings, codec, templates, metrics, sinks, tables, ownership=app.ownership,
         providers=providers, breakers=breakers, budgets=budgets,
         policy=RetryPolicy(scale=settings.retry_scale),
         limits=topics.limits(http_max_body=settings.http_max_body),
-        consumer=ConsumerControl(app),
+        fold_watch=fold_watch, consumer=consumer, state_barrier=barrier,
     )  # fmt: skip
     topo = Topology(runtime)
     topo.table_specs = [TableSpec(name, changelogs[name].name, table_help(name)) for name in HOLDS]

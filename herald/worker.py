@@ -83,7 +83,10 @@ class WorkerServices(Service):
         # client of its own (provider calls in flight can fill the providers' pool).
         self.peers = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
         owners = Owners(self.app, self.ready)
-        router = Router(owners, self.peers, check_timeout_s=s.peer_check_timeout_s)
+        router = Router(
+            owners, self.peers, check_timeout_s=s.peer_check_timeout_s,
+            read_catch_up_s=s.read_catch_up_s,
+        )  # fmt: skip
         web_app = Ingress(InlineDoor(self.runtime, self.ready, router), self.verifier).build()
         self.runner = IngressRunner(web_app, access_log=None)
         await self.runner.setup()

@@ -17,7 +17,8 @@
     │   └── StaleSignature           a webhook signed outside the replay window (401)
     ├── QuotaExceeded                a tenant over its request quota at the door (429)
     ├── WorkerUnavailable            the worker holding the state did not answer (503)
-    │   └── Rebalancing              the key's partition is moving between workers (503)
+    │   ├── Rebalancing              the key's partition is moving between workers (503)
+    │   └── StateBehind              the state has not caught up with its writes yet (503)
     └── DeliveryError                a provider call did not succeed
         ├── TransientError           retry later: 5xx and other passing faults
         │   ├── RateLimited          429 and the providers' throttling codes
@@ -57,6 +58,7 @@ __all__ = [
     "RequestTooLarge",
     "ScopeError",
     "StaleSignature",
+    "StateBehind",
     "TemplateError",
     "TransientError",
     "ValidationError",
@@ -145,6 +147,11 @@ class WorkerUnavailable(HeraldError):
 
 class Rebalancing(WorkerUnavailable):
     """The worker that holds a key is changing: a rebalance or recovery is under way."""
+
+
+class StateBehind(WorkerUnavailable):
+    """The state projection is behind its status topic: a message absent from it now may
+    have been accepted, so it is neither shown nor denied."""
 
 
 class DeliveryError(HeraldError):

@@ -29,7 +29,7 @@ from pipeline.exceptions import DecodeError
 from pipeline.kafka.batches import Ownership, Stage
 from pipeline.kafka.codecs import AvroCodec
 from pipeline.kafka.effects import track
-from pipeline.kafka.progress import ConsumerControl, FoldWatch
+from pipeline.kafka.progress import ConsumerControl, FoldWatch, StateBarrier
 from pipeline.metrics import Metrics
 from pipeline.providers.base import Provider
 from pipeline.settings import Settings
@@ -87,6 +87,8 @@ class Runtime:
     fold_watch: FoldWatch = field(default_factory=FoldWatch)
     # High watermarks and fetch pause/resume (None without a Faust consumer: tests).
     consumer: ConsumerControl | None = None
+    # Whether a state absent from the table is truly absent (read-your-writes; None: tests).
+    state_barrier: StateBarrier | None = None
 
     @property
     def available_channels(self) -> set[str]:

@@ -81,6 +81,10 @@ class Settings:
     # How long a worker's door waits for the worker owning a user's preferences to answer
     # the opted-out check; unanswered, it accepts and the pipeline blocks the message.
     peer_check_timeout_s: float = _field("HERALD_PEER_CHECK_TIMEOUT", 1.0)
+    # Read-your-writes: how long a GET of a message absent from the state waits for the
+    # projection to fold its status partition up to where the broker's end was at the
+    # GET (the door writes PENDING before its 202); past it, 503 `state-behind`, never 404.
+    read_catch_up_s: float = _field("HERALD_READ_CATCH_UP_TIMEOUT", 10.0)
     session_timeout_s: float = _field("HERALD_SESSION_TIMEOUT", 10.0)
     heartbeat_interval_s: float = _field("HERALD_HEARTBEAT_INTERVAL", 1.0)
     rebalance_timeout_s: float = _field("HERALD_REBALANCE_TIMEOUT", 10.0)

@@ -9,7 +9,23 @@ from pipeline.clock import now
 from pipeline.domain.limits import size_bound
 from pipeline.domain.templates import Rendered
 
-__all__ = ["audit_record", "dead_letter", "dispatch_record", "dlq_status", "status_record"]
+__all__ = [
+    "PENDING_HEADER", "audit_record", "dead_letter", "dispatch_record", "dlq_status",
+    "pending_written", "status_record",
+]  # fmt: skip
+
+# A request record's header saying its PENDING status is on the status topic already (the
+# HTTP door writes it before the 202, for read-your-writes), so ingest does not repeat it.
+PENDING_HEADER = "herald-pending"
+
+
+def pending_written(headers: Any) -> bool:
+    """Whether a record's headers (Kafka's list of (name, bytes), or a mapping) carry
+    PENDING_HEADER."""
+    if not headers:
+        return False
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return any(name == PENDING_HEADER for name, _value in pairs)
 
 
 def status_record(

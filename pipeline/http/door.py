@@ -25,17 +25,18 @@ from pipeline.domain.limits import Limits
 from pipeline.domain.state import public_view
 from pipeline.domain.statuses import OUTCOMES
 from pipeline.domain.templates import TemplateCatalog
-from pipeline.exceptions import Rebalancing, WorkerUnavailable
+from pipeline.exceptions import Rebalancing, StateBehind, WorkerUnavailable
 from pipeline.http.routing import Router
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:  # the ingress process never imports Faust
+    from pipeline.kafka.progress import StateBarrier
     from pipeline.runtime import Runtime
 
-__all__ = ["SETTLE_S", "WAIT_POLL_S", "Door", "DoorTopic", "InlineDoor"]
+__all__ = ["SETTLE_S", "WAIT_POLL_S", "AbsenceCheck", "Door", "DoorTopic", "InlineDoor"]
 
-DoorTopic = Literal["requests", "audit", "provider_events"]  # the topics the door writes
+DoorTopic = Literal["requests", "status", "audit", "provider_events"]  # what the door writes
 WAIT_POLL_S = 0.02  # how often `Prefer: wait` looks at the local state table
 SETTLE_S = 2.0  # how long a read waits for moving partitions to settle before its 503
 
@@ -74,9 +75,40 @@ class Door(Protocol):
         or the wait is over, whichever comes first (`forwarded`: answered from here)."""
         ...
 
-    async def produce(self, topic: DoorTopic, records: Sequence[tuple[str, Any]]) -> None:
-        """Produce `(key, value)` records and return once the broker acknowledged every one."""
+    async def produce(
+        self, topic: DoorTopic, records: Sequence[tuple[str, Any]],
+        headers: Mapping[str, bytes] | None = None,
+    ) -> None:  # fmt: skip
+        """Produce `(key, value)` records (each with `headers`) and return once the broker
+        acknowledged every one."""
         ...
+
+
+class AbsenceCheck:
+    """Whether a message absent from the state table where this worker holds it is truly
+    absent (read-your-writes): the door wrote its PENDING before the 202, so once the
+    projection has folded what the status partition held when first asked, yes."""
+
+    def __init__(self, barrier: StateBarrier | None, timeout_s: float) -> None:
+        self.barrier = barrier
+        self.timeout_s = timeout_s
+        self.mark: tuple[int, int] | None = None
+        self.asked_by = 0.0
+
+    async def settled(self, key: str, now: float) -> bool:
+        """True: absent for sure (or nothing to ask). False: look again soon. Past the
+        timeout with the projection still behind: StateBehind (503, never a false 404)."""
+        if self.barrier is None:
+            return True
+        if self.mark is None:
+            self.mark, self.asked_by = await self.barrier.mark(key), now + self.timeout_s
+            if self.mark is None:  # cannot tell: neither shown nor denied
+                raise StateBehind("the broker did not say where the status topic ends")
+        if self.barrier.passed(self.mark):
+            return True
+        if now >= self.asked_by:
+            raise StateBehind("the state has not caught up with the statuses written before")
+        return False
 
 
 class InlineDoor:
@@ -143,11 +175,15 @@ class InlineDoor:
         """Read where the message's partition lives: here, or asked of its owner (once).
 
         A key absent here while this worker does not hold its partition (a rebalance)
-        is looked for again for up to SETTLE_S (or the client's wait), then 503.
+        is looked for again for up to SETTLE_S (or the client's wait), then 503. A key
+        absent where this worker holds it is absent only once the projection has folded
+        every status the broker held then (`StateBarrier`); until then, for up to
+        HERALD_READ_CATCH_UP_TIMEOUT, it is looked for again, then 503 `state-behind`.
         """
         table, key = self.rt.tables.state, message_key(tenant, message_id)
         now = time.monotonic()
         deadline, settle_by = now + wait_s, now + max(wait_s, SETTLE_S)
+        absence = AbsenceCheck(self.rt.state_barrier, self.settings.read_catch_up_s)
         while True:
             peer = (
                 None if self.router is None else self.router.peer(table, key, forwarded=forwarded)
@@ -160,15 +196,20 @@ class InlineDoor:
                 if doc["status"] in OUTCOMES or now >= deadline:
                     return public_view(doc)
             elif self._holds(table, key):
-                if now >= deadline:
-                    return None
+                if now >= deadline and await absence.settled(key, now):
+                    doc = table.get(key)  # folded while the barrier was asked?
+                    return None if doc is None else public_view(doc)
             elif now >= settle_by:
                 raise Rebalancing("the partition of this message is moving between workers")
             await asyncio.sleep(WAIT_POLL_S)
             now = time.monotonic()
 
-    async def produce(self, topic: DoorTopic, records: Sequence[tuple[str, Any]]) -> None:
+    async def produce(
+        self, topic: DoorTopic, records: Sequence[tuple[str, Any]],
+        headers: Mapping[str, bytes] | None = None,
+    ) -> None:  # fmt: skip
         sink = getattr(self.rt.sinks, topic)
-        futures = [await sink.send(key=key, value=value) for key, value in records]
+        extra = {"headers": dict(headers)} if headers else {}
+        futures = [await sink.send(key=key, value=value, **extra) for key, value in records]
         for fut in futures:
             await fut  # acknowledged by the broker

@@ -21,7 +21,7 @@ from pipeline.domain.routing import CHANNELS
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.door import DoorTopic
 from pipeline.http.worker_client import WorkerClient
-from pipeline.kafka.catalog import AUDIT, PROVIDER_EVENTS, REQUESTS
+from pipeline.kafka.catalog import AUDIT, PROVIDER_EVENTS, REQUESTS, STATUS
 from pipeline.kafka.preferences_view import PreferencesView
 from pipeline.kafka.producer import AckedProducer
 from pipeline.metrics import Metrics
@@ -32,6 +32,7 @@ __all__ = ["DOOR_TOPICS", "IngressDoor"]
 # The door's topics, and the Avro record each holds.
 DOOR_TOPICS: Mapping[DoorTopic, tuple[str, str]] = {
     "requests": (REQUESTS, "NotificationRequest"),
+    "status": (STATUS, "NotificationStatus"),
     "audit": (AUDIT, "AuditRecord"),
     "provider_events": (PROVIDER_EVENTS, "ProviderEvent"),
 }
@@ -90,5 +91,8 @@ class IngressDoor:
         """Asked of the worker, which reads it where it lives (`pipeline.http.routing`)."""
         return await self.worker.state(authorization, message_id, wait_s)
 
-    async def produce(self, topic: DoorTopic, records: Sequence[tuple[str, Any]]) -> None:
-        await self.producer.produce(DOOR_TOPICS[topic][0], records)
+    async def produce(
+        self, topic: DoorTopic, records: Sequence[tuple[str, Any]],
+        headers: Mapping[str, bytes] | None = None,
+    ) -> None:  # fmt: skip
+        await self.producer.produce(DOOR_TOPICS[topic][0], records, headers)

@@ -1,9 +1,13 @@
 """`/v1/notifications`: accept a request onto Kafka, and read a message's state.
 
-A POST is one produce to `herald.notifications.requests` acknowledged by the broker
-before the 202. The handlers speak to the `Door` of the process serving them
-(`pipeline.http.door`): in the worker a GET is a local read of its notification-state
-table; in `herald ingress` it is asked of the worker, where that table lives.
+A POST writes the message's PENDING status to `herald.notifications.status`, then the
+request to `herald.notifications.requests` (saying so in a header, so ingest does not
+write PENDING again), both acknowledged by the broker before the 202: a GET after the
+202 finds PENDING or later, from any worker, once the state has folded what the status
+topic held (`pipeline.http.door.AbsenceCheck`), never a false 404. The handlers speak
+to the `Door` of the process serving them (`pipeline.http.door`): in the worker a GET is
+a local read of its notification-state table; in `herald ingress` it is asked of the
+worker, where that table lives.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from pipeline.domain.compliance import split_by_consent
 from pipeline.domain.idempotency import FINGERPRINT_RE, Seen, fingerprint
 from pipeline.domain.ids import (
     message_id_for_idempotency_key,
+    message_key,
     new_message_id,
     user_key,
 )
 from pipeline.domain.planning import check_fits
-from pipeline.domain.records import audit_record
+from pipeline.domain.records import PENDING_HEADER, audit_record, status_record
 from pipeline.domain.routing import route_channels
 from pipeline.domain.statuses import OUTCOMES
 from pipeline.domain.validation import ID_RE, check_request
@@ -81,7 +86,12 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
             messageId=message_id,
         )
     if seen is not Seen.DUPLICATE:  # a duplicate is already on Kafka: the original answer
-        await door.produce("requests", [(key, record)])  # acknowledged before we answer
+        # PENDING first: the state never shows a status before it (and a failed request
+        # produce leaves a PENDING under an id the client was not given, or will retry).
+        pending = status_record(record, "PENDING")
+        await door.produce("status", [(message_key(tenant, message_id), pending)])
+        await door.produce("requests", [(key, record)], {PENDING_HEADER: b"1"})
+        door.metrics.notifications.labels("door", "PENDING").inc()
     location = f"/v1/notifications/{message_id}"
     wait = prefer_wait(request.headers.getall("Prefer", []))
     if wait:

@@ -24,6 +24,7 @@ from pipeline.exceptions import (
     Rebalancing,
     RequestTooLarge,
     ScopeError,
+    StateBehind,
     TemplateError,
     ValidationError,
     WorkerUnavailable,
@@ -50,6 +51,7 @@ __all__ = [
     "PROBLEM_JSON",
     "QUOTA",
     "REBALANCING",
+    "STATE_BEHIND",
     "SUBSCRIPTION_REFUSED",
     "TOO_LARGE",
     "UNAUTHORIZED",
@@ -163,6 +165,14 @@ REBALANCING = ProblemKind(
     uri="urn:herald:problem:rebalancing",
     headers=(("Retry-After", "1"),),
 )  # fmt: skip
+STATE_BEHIND = ProblemKind(
+    503, "State behind",
+    "the worker's state has not yet caught up with the statuses written before this "
+    "request (a backlog), so the message is neither shown nor denied; try again after "
+    "Retry-After seconds",
+    uri="urn:herald:problem:state-behind",
+    headers=(("Retry-After", "1"),),
+)  # fmt: skip
 INTERNAL = ProblemKind(500, "Internal Server Error", "a fault of the server (logged)")
 
 
@@ -175,6 +185,7 @@ KINDS_BY_ERROR: tuple[tuple[type[HeraldError], ProblemKind], ...] = (
     (RequestTooLarge, TOO_LARGE),
     (ValidationError, INVALID),
     (Rebalancing, REBALANCING),
+    (StateBehind, STATE_BEHIND),
     (WorkerUnavailable, WORKER_UNAVAILABLE),
 )
 

@@ -39,6 +39,7 @@ from pipeline.http.problems import (
     OPTED_OUT,
     QUOTA,
     REBALANCING,
+    STATE_BEHIND,
     SUBSCRIPTION_REFUSED,
     TOO_LARGE,
     UNAUTHORIZED,
@@ -163,7 +164,10 @@ def operations() -> tuple[Operation, ...]:
             "worker (HERALD_WORKER_URL) with the caller's token, and answers the worker's "
             "answer; a worker that does not own the message's partition asks the one that "
             "does (one hop at most, marked `Herald-Forwarded`). While partitions move "
-            "between workers: 503 `rebalancing` with Retry-After, never a false 404.",
+            "between workers: 503 `rebalancing` with Retry-After, never a false 404. A "
+            "message accepted (202) is never 404: while the state has not folded what its "
+            "status topic held at the GET (a backlog), the worker waits for it, up to "
+            "HERALD_READ_CATCH_UP_TIMEOUT, then 503 `state-behind` with Retry-After.",
             params=(
                 Param("messageId", "path", "The message's id.",
                       {"type": "string", "pattern": ID_RE.pattern}, required=True),
@@ -171,7 +175,7 @@ def operations() -> tuple[Operation, ...]:
                       "is sent or final, or after N seconds."),
             ),
             answers=(Answer(200, "Status, channel, attempts and history.", NotificationState),),
-            problems=(NOT_FOUND, REBALANCING, WORKER_UNAVAILABLE),
+            problems=(NOT_FOUND, REBALANCING, STATE_BEHIND, WORKER_UNAVAILABLE),
         ),
         Operation(
             "GET", "/v1/notifications/{messageId}/reservation", notifications.get_reservation,

@@ -66,11 +66,13 @@ class Router:
     """The door's view of its peers: whom to ask for a key, and whether it holds it."""
 
     def __init__(
-        self, placements: Placements, session: aiohttp.ClientSession, *, check_timeout_s: float
-    ) -> None:
+        self, placements: Placements, session: aiohttp.ClientSession, *, check_timeout_s: float,
+        read_catch_up_s: float = 10.0,
+    ) -> None:  # fmt: skip
         self.placements = placements
         self.session = session
         self.check_timeout_s = check_timeout_s
+        self.read_catch_up_s = read_catch_up_s
         self._peers: dict[str, WorkerClient] = {}  # per advertised URL, made when first asked
 
     def peer(self, table: Any, key: str, *, forwarded: bool) -> WorkerClient | None:
@@ -82,8 +84,9 @@ class Router:
             return None
         if url not in self._peers:
             self._peers[url] = WorkerClient(
-                self.session, url, self.check_timeout_s, headers={FORWARDED: "1"}
-            )
+                self.session, url, self.check_timeout_s, headers={FORWARDED: "1"},
+                read_catch_up_s=self.read_catch_up_s,
+            )  # fmt: skip
         return self._peers[url]
 
     def holds(self, table: Any, key: str) -> bool:

@@ -21,13 +21,17 @@ import aiohttp
 import structlog
 
 from pipeline.domain.idempotency import Seen
-from pipeline.exceptions import Rebalancing, WorkerUnavailable
+from pipeline.exceptions import Rebalancing, StateBehind, WorkerUnavailable
 
 __all__ = ["WorkerClient"]
 
 log = structlog.get_logger("herald.ingress")
 _MARGIN_S = 5.0  # beyond a `Prefer: wait`, how long the worker may take to answer
-_REBALANCING = "urn:herald:problem:rebalancing"
+# The worker's 503s that the ingress passes on as they are.
+_PASSED_ON: Mapping[str, type[WorkerUnavailable]] = {
+    "urn:herald:problem:rebalancing": Rebalancing,
+    "urn:herald:problem:state-behind": StateBehind,
+}
 
 
 class WorkerClient:
@@ -35,9 +39,10 @@ class WorkerClient:
 
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, check_timeout_s: float,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None, read_catch_up_s: float = 10.0,
     ) -> None:  # fmt: skip
         self.session = session
+        self.read_catch_up_s = read_catch_up_s  # the worker's HERALD_READ_CATCH_UP_TIMEOUT
         self.base_url = base_url.rstrip("/")
         self.check_timeout_s = check_timeout_s
         self.headers = dict(headers or {})  # sent with every request (`Herald-Forwarded`)
@@ -50,7 +55,8 @@ class WorkerClient:
         if wait_s:
             headers["Prefer"] = f"wait={wait_s:g}"
         url = f"{self.base_url}/v1/notifications/{message_id}"
-        timeout = aiohttp.ClientTimeout(total=wait_s + _MARGIN_S)
+        # An absent message may wait for the worker's state to catch up (read-your-writes).
+        timeout = aiohttp.ClientTimeout(total=wait_s + self.read_catch_up_s + _MARGIN_S)
         try:
             async with self.session.get(url, headers=headers, timeout=timeout) as resp:
                 if resp.status == 404:
@@ -94,9 +100,10 @@ class WorkerClient:
 
 
 async def _refusal(resp: aiohttp.ClientResponse) -> NoReturn:
-    """Raise for an answer that is not the state: 503 `rebalancing` as such, else unavailable."""
+    """Raise for an answer that is not the state: 503 `rebalancing` or `state-behind` as
+    such, else unavailable."""
     if resp.status == 503 and resp.content_type == "application/problem+json":
         problem = await resp.json(content_type=None)
-        if isinstance(problem, dict) and problem.get("type") == _REBALANCING:
-            raise Rebalancing(str(problem.get("detail", "the worker's partitions are moving")))
+        if isinstance(problem, dict) and problem.get("type") in _PASSED_ON:
+            raise _PASSED_ON[problem["type"]](str(problem.get("detail", "the worker is busy")))
     raise WorkerUnavailable(f"the worker answered {resp.status}")

@@ -42,12 +42,17 @@ class AckedProducer:
         self.connected = False
         await self._producer.stop()
 
-    async def produce(self, topic: str, records: Sequence[tuple[str, Any]]) -> None:
-        """Send every `(key, value)` to `topic`; return once each is acknowledged."""
+    async def produce(
+        self, topic: str, records: Sequence[tuple[str, Any]],
+        headers: Mapping[str, bytes] | None = None,
+    ) -> None:  # fmt: skip
+        """Send every `(key, value)` to `topic`, each with `headers`; return once each is
+        acknowledged."""
         schema = self.schemas[topic]
+        pairs = list(headers.items()) if headers else None
         futures = [
             await self._producer.send(
-                topic, key=key.encode(), value=self.codec.encode(schema, value)
+                topic, key=key.encode(), value=self.codec.encode(schema, value), headers=pairs
             )
             for key, value in records
         ]

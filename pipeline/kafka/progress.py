@@ -8,10 +8,16 @@ polling, and knows when the projection has caught up with a point in the status 
 `ConsumerControl` is the little of the Faust consumer such a stage needs: the status
 topic's high watermark, and pausing a topic's partitions (Kafka flow control: the
 fetcher skips them, every other topic goes on) while too many of its records wait.
+
+`StateBarrier` gives reads their writes back: the door writes a message's PENDING
+status before it answers 202, so once the projection has folded its status partition
+up to the end offset the broker gives at the time of a GET, a state that is still
+absent is truly absent (404); until then the GET waits instead of answering a false 404.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,11 +25,14 @@ from typing import Any
 import structlog
 from faust.types import TP
 
-__all__ = ["ConsumerControl", "FoldWatch", "Listener"]
+from pipeline.kafka.owners import partition_of
+
+__all__ = ["END_OFFSET_TIMEOUT_S", "ConsumerControl", "FoldWatch", "Listener", "StateBarrier"]
 
 log = structlog.get_logger("herald")
 
 Listener = Callable[[Iterable[str]], None]
+END_OFFSET_TIMEOUT_S = 5.0  # how long a read waits for the broker to say where a partition ends
 
 
 @dataclass
@@ -73,6 +82,21 @@ class ConsumerControl:
             return None
         return int(end) if end is not None else None
 
+    async def end_offset_now(self, topic: str, partition: int) -> int | None:
+        """The offset the next record of the partition will get, asked of the broker now
+        (any partition, assigned here or not); None when the broker does not answer."""
+        tp = TP(topic, partition)
+        try:
+            async with asyncio.timeout(END_OFFSET_TIMEOUT_S):
+                ends = await self.app.consumer.highwaters(tp)
+        except Exception as exc:  # the consumer is not up, or the broker is away
+            log.info(
+                "end-offset-unknown", topic=topic, partition=partition, error=type(exc).__name__
+            )
+            return None
+        end = ends.get(tp)
+        return int(end) if end is not None else None
+
     def committed(self, topic: str, partition: int) -> int | None:
         """The group's committed offset of the partition, as this consumer knows it."""
         try:
@@ -96,3 +120,31 @@ class ConsumerControl:
 
     def _partitions(self, topic: str) -> list[TP]:
         return [tp for tp in self.app.consumer.assignment() if tp.topic == topic]
+
+
+@dataclass(frozen=True)
+class StateBarrier:
+    """Whether the state table has folded every status record the status topic held at
+    a moment: `mark` takes the partition's end offset from the broker, `passed` says when
+    the projection (this worker's, or the group's committed offset) has reached it."""
+
+    watch: FoldWatch
+    consumer: ConsumerControl
+    topic: str
+    partitions: int
+
+    async def mark(self, key: str) -> tuple[int, int] | None:
+        """(partition, end offset now) of the status key's partition; None if unknown."""
+        partition = partition_of(key, self.partitions)
+        end = await self.consumer.end_offset_now(self.topic, partition)
+        return None if end is None else (partition, end)
+
+    def passed(self, mark: tuple[int, int]) -> bool:
+        """Every record before the mark folded. Unlike `FoldWatch.caught_up`, a partition
+        this worker has not folded yet, with no committed offset, has not passed it."""
+        partition, end = mark
+        folded = self.watch.positions.get(partition, -1)
+        committed = self.consumer.committed(self.topic, partition)
+        if committed is not None:
+            folded = max(folded, committed - 1)
+        return folded >= end - 1

@@ -18,6 +18,7 @@ class Msg:
     key: bytes = b""
     value: bytes | None = None
     generation_id: int = 1
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass

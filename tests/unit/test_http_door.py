@@ -44,7 +44,9 @@ class Topic:
 
     sent: list[tuple[str, Any]] = field(default_factory=list)
 
-    async def send(self, key: str, value: Any) -> asyncio.Future[None]:
+    async def send(
+        self, key: str, value: Any, headers: dict[str, bytes] | None = None
+    ) -> asyncio.Future[None]:
         self.sent.append((key, value))
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         ack.set_result(None)
@@ -70,7 +72,10 @@ def stand_in(
         metrics=Metrics(),
         templates=TemplateCatalog.from_dir(settings.templates_dir),
         tables=SimpleNamespace(preferences={}, state={}, idempotency={}),
-        sinks=SimpleNamespace(requests=Topic(), audit=Topic(), provider_events=Topic()),
+        sinks=SimpleNamespace(
+            requests=Topic(), status=Topic(), audit=Topic(), provider_events=Topic()
+        ),
+        state_barrier=None,
         available_channels={"email"},
         limits=limits or Limits.compute(http_max_body=settings.http_max_body),
     )

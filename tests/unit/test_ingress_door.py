@@ -37,10 +37,14 @@ class FakeProducer:
     """Acknowledges at once and records what it was given, per topic."""
 
     sent: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
+    headers: dict[str, list[dict[str, bytes]]] = field(default_factory=dict)
     connected: bool = True
 
-    async def produce(self, topic: str, records: list[tuple[str, Any]]) -> None:
+    async def produce(
+        self, topic: str, records: list[tuple[str, Any]], headers: dict[str, bytes] | None = None
+    ) -> None:
         self.sent.setdefault(topic, []).extend(records)
+        self.headers.setdefault(topic, []).extend(dict(headers or {}) for _ in records)
 
 
 @asynccontextmanager
@@ -88,6 +92,10 @@ async def test_a_post_is_produced_by_the_ingress_with_no_question_to_the_worker(
         accepted = await resp.json()
     [(key, record)] = producer.sent["herald.notifications.requests"]
     assert key == "acme:u1" and record["messageId"] == accepted["messageId"]
+    # Its PENDING went first, to the status topic (read-your-writes), and the request says so.
+    [(status_key, pending)] = producer.sent["herald.notifications.status"]
+    assert (status_key, pending["status"]) == (f"acme:{accepted['messageId']}", "PENDING")
+    assert producer.headers["herald.notifications.requests"] == [{"herald-pending": b"1"}]
 
 
 async def test_a_get_is_forwarded_with_the_callers_token(codec: AvroCodec) -> None:
