@@ -32,7 +32,9 @@ class Message:
     """One rendered message to one recipient on one channel.
 
     `to` is the channel's address: an email address, an E.164 phone number
-    (`+...`, for SMS and WhatsApp) or a push registration token.
+    (`+...`, for SMS and WhatsApp) or a push registration token. `attempt` is
+    the dispatch's attempt: with the message and channel it names one send,
+    and a resend in doubt carries the same (`pipeline.providers.repeat`).
     """
 
     message_id: str
@@ -44,6 +46,7 @@ class Message:
     html: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     whatsapp_template: WhatsAppTemplate | None = None
+    attempt: int = 1
 
 
 @dataclass(frozen=True)

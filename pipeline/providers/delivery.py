@@ -42,6 +42,7 @@ def message_for(dispatch: Mapping[str, Any]) -> Message:
         text=dispatch["text"],
         subject=dispatch.get("subject"),
         html=dispatch.get("html"),
+        attempt=int(dispatch.get("attempt") or 1),
     )
 
 

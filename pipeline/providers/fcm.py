@@ -2,9 +2,13 @@
 
 `POST {base}/v1/projects/{project}/messages:send` with `Authorization: Bearer
 <OAuth2 access token>` and `{"message": {"token", "notification": {"title",
-"body"}, "data": {"messageId", "tenant"}}}`. 200 carries `name`
+"body"}, "data": {"messageId", "tenant"}, "android": {"notification": {"tag"}},
+"apns": {"headers": {"apns-collapse-id"}}}}`. 200 carries `name`
 (`projects/{p}/messages/{id}`), the provider message id. FCM has no delivery
-webhook.
+webhook, and no idempotency key: a repeated request is a second push. The tag
+and the collapse id are derived from the send, so a resend in doubt replaces the
+first notification on the device instead of showing twice
+(`pipeline.providers.repeat`).
 
 The access token comes from a `TokenProvider`: `StaticToken` (a token
 issued elsewhere) or `ServiceAccountToken`, the OAuth2 JWT-bearer flow of a
@@ -40,6 +44,7 @@ from pipeline.exceptions import (
 )
 from pipeline.providers.base import Accepted, Message, SingleSendProvider
 from pipeline.providers.errors import HTTP_STATUSES, ErrorTable, http_keys
+from pipeline.providers.repeat import repeat_key
 from pipeline.providers.transport import Answer, HttpCall, retry_after
 
 __all__ = [
@@ -208,10 +213,13 @@ class Fcm(SingleSendProvider):
         notification = {"body": message.text}
         if message.subject:
             notification = {"title": message.subject, **notification}
+        key = repeat_key(message)  # the same for a resend: the device shows one
         return {
             "token": message.to,
             "notification": notification,
             "data": {"messageId": message.message_id, "tenant": message.tenant},
+            "android": {"notification": {"tag": key}},
+            "apns": {"headers": {"apns-collapse-id": key}},
         }
 
     async def send(self, message: Message) -> Accepted:

@@ -8,6 +8,12 @@ seconds), which is the retry hint since `Retry-After` is not documented.
 Each recipient's own rendered subject and body travel in its personalization
 (`subject`, and `substitutions` for the shared content's tags), and its
 `custom_args` carry the join key every event webhook echoes.
+
+SendGrid has no idempotency key: a repeated request is a second email. Each
+personalization carries a `Message-ID` header derived from its send (SendGrid's
+reserved headers do not include it), so a resend in doubt is the same message
+to the mailbox (`pipeline.providers.repeat`). `custom_args` are only echoed in
+events: SendGrid does not deduplicate on them.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import aiohttp
 from pipeline.exceptions import DeliveryError
 from pipeline.providers.base import Accepted, Message, Provider
 from pipeline.providers.errors import HTTP_STATUSES, ErrorTable
+from pipeline.providers.repeat import message_id_header
 from pipeline.providers.transport import Answer, HttpCall
 
 __all__ = ["ERRORS", "MAX_PERSONALIZATIONS", "MAX_SUBSTITUTION_BYTES", "SendGrid", "classify"]
@@ -53,6 +60,7 @@ class SendGrid(Provider):
         self.url = base_url.rstrip("/") + "/v3/mail/send"
         self.api_key = api_key
         self.sender = {"email": from_email, **({"name": from_name} if from_name else {})}
+        self.domain = from_email.rpartition("@")[2] or "herald.invalid"
 
     def body(self, message: Message) -> dict[str, Any]:
         content = [{"type": "text/plain", "value": message.text}]
@@ -62,6 +70,7 @@ class SendGrid(Provider):
             "to": [{"email": message.to}],
             # custom_args come back in every event webhook: the join key.
             "custom_args": {"messageId": message.message_id, "tenant": message.tenant},
+            "headers": self._headers(message),
         }
         body: dict[str, Any] = {
             "personalizations": [personalization],
@@ -99,9 +108,14 @@ class SendGrid(Provider):
                     "subject": m.subject or "",
                     "substitutions": substitutions,
                     "custom_args": {"messageId": m.message_id, "tenant": m.tenant},
+                    "headers": self._headers(m),
                 }
             )
         return {"personalizations": personalizations, "from": self.sender, "content": content}
+
+    def _headers(self, message: Message) -> dict[str, str]:
+        """The personalization's headers: its Message-ID, the same for a resend."""
+        return {"Message-ID": message_id_header(message, self.domain)}
 
     async def send_batch(self, messages: list[Message]) -> Accepted:
         """Send many messages in one request; all are accepted, or the error is raised."""

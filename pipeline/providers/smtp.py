@@ -2,7 +2,8 @@
 
 One connection per message: EHLO, optional STARTTLS and AUTH, MAIL, RCPT,
 DATA. The message is a proper MIME message (text with an HTML alternative)
-carrying a generated `Message-ID` (the provider message id) and the join keys
+carrying a `Message-ID` derived from the send (the provider message id; a resend
+in doubt carries the same, `pipeline.providers.repeat`) and the join keys
 `X-Herald-Message-Id` and `X-Herald-Tenant`, which bounce reports quote back.
 
 Replies are classified on the reply code and the command it answered
@@ -18,7 +19,7 @@ from __future__ import annotations
 import email.policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 
 import aiosmtplib
 
@@ -32,6 +33,7 @@ from pipeline.exceptions import (
 )
 from pipeline.providers.base import Accepted, Message, SingleSendProvider
 from pipeline.providers.errors import ErrorTable
+from pipeline.providers.repeat import message_id_header
 
 __all__ = ["OWN_HEADERS", "REPLIES", "Smtp", "classify"]
 
@@ -95,7 +97,7 @@ class Smtp(SingleSendProvider):
         mime["To"] = message.to
         mime["Subject"] = message.subject or ""
         mime["Date"] = formatdate(usegmt=True)
-        mime["Message-ID"] = make_msgid(domain=self.domain)
+        mime["Message-ID"] = message_id_header(message, self.domain)
         mime["X-Herald-Message-Id"] = message.message_id
         mime["X-Herald-Tenant"] = message.tenant
         for name, value in message.headers.items():

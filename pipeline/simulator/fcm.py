@@ -8,7 +8,12 @@ not expired. 200 carries `name` (`projects/{p}/messages/{id}`); errors are
 notification and data may take 4096 bytes. FCM posts no webhook.
 
 Conventions: a token starting `unregistered-` is UNREGISTERED (404), one
-starting `invalid-` (or empty, or with spaces) INVALID_ARGUMENT.
+starting `invalid-` (or empty, or with spaces) INVALID_ARGUMENT. An
+`apns-collapse-id` over 64 bytes is INVALID_ARGUMENT too (APNs refuses it as
+BadCollapseId; that FCM answers it so, synchronously, is unconfirmed). FCM has
+no idempotency key, so a repeated request is recorded again; the `android` and
+`apns` blocks are recorded with the message, so a test sees the tag and the
+collapse id a resend shares with its first call.
 
 `POST /token` is the JWT-bearer grant of a service account: the assertion's
 RS256 signature is verified with the key of FCM_SERVICE_ACCOUNT_FILE when the
@@ -35,6 +40,7 @@ from pipeline.simulator.wire import bearer, json_response, state_of, take_fault
 __all__ = [
     "FCM_ERROR",
     "JWT_BEARER",
+    "MAX_COLLAPSE_ID",
     "MAX_PAYLOAD",
     "NAME",
     "SCOPES",
@@ -46,6 +52,7 @@ __all__ = [
 
 NAME = "fcm"
 MAX_PAYLOAD = 4096
+MAX_COLLAPSE_ID = 64  # bytes, APNs' limit
 FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 SCOPES = (
     "https://www.googleapis.com/auth/firebase.messaging",
@@ -103,13 +110,25 @@ async def send(request: web.Request) -> web.Response:
             400, "INVALID_ARGUMENT",
             "The registration token is not a valid FCM registration token", "INVALID_ARGUMENT",
         )  # fmt: skip
+    if len(_collapse_id(message).encode()) > MAX_COLLAPSE_ID:
+        return _error(
+            400, "INVALID_ARGUMENT", "apns-collapse-id exceeds 64 bytes (BadCollapseId)",
+            "INVALID_ARGUMENT",
+        )  # fmt: skip
     if push_token.startswith("unregistered-"):
         return _error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED")
     message_number = f"0:{time.time_ns()}%{uuid.uuid4().hex[:16]}"
     name = f"projects/{settings.fcm_project_id}/messages/{message_number}"
     content = {"notification": message.get("notification"), "data": message.get("data")}
+    content |= {k: message[k] for k in ("android", "apns") if k in message}
     state.record(NAME, "push", push_token, content, name)
     return json_response({"name": name})
+
+
+def _collapse_id(message: Mapping[str, Any]) -> str:
+    apns = message.get("apns")
+    headers = apns.get("headers") if isinstance(apns, Mapping) else None
+    return str(headers.get("apns-collapse-id") or "") if isinstance(headers, Mapping) else ""
 
 
 async def oauth_token(request: web.Request) -> web.Response:

@@ -8,6 +8,10 @@ Retry-After). Checks what SendGrid checks that matters to Herald: at most
 `substitutions` are applied per personalization, so each batched recipient
 is recorded with its own content.
 
+No idempotency key (SendGrid has none): a repeated request is recorded again.
+Each recipient's record shows its headers (the message's, then its
+personalization's), so a test sees the Message-ID a resend shares.
+
 Webhook: one signed array per recipient, `processed`, `delivered`, `open` (or
 `processed`, `bounce` for an address at `bounce.test`), each event carrying
 the custom args at top level, as SendGrid does.
@@ -92,6 +96,10 @@ async def mail_send(request: web.Request) -> web.Response:
                     "content": content,
                     "from": body["from"],
                     "customArgs": personalization.get("custom_args", {}),
+                    "headers": {
+                        **_dict(body.get("headers")),
+                        **_dict(personalization.get("headers")),
+                    },
                     "batchId": batch_id,
                 },
                 batch_id,

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pipeline.devstack.processes import free_port
 from pipeline.exceptions import InvalidData, ProviderAuthError, TransientError
 from pipeline.providers import Accepted, Message, SendGrid
+from pipeline.providers.repeat import message_id_header
 from pipeline.providers.sendgrid import classify
 from pipeline.settings import Settings
 from pipeline.simulator.server import build_simulator
@@ -86,6 +87,7 @@ def test_body() -> None:
         {
             "to": [{"email": "ana@example.com"}],
             "custom_args": {"messageId": "m-1", "tenant": "acme"},
+            "headers": {"Message-ID": message_id_header(MESSAGE, "herald.test")},
         }
     ]
     assert body["content"] == [
