@@ -37,7 +37,7 @@ from confluent_kafka import KafkaException
 from bench.common import sigterm_as_interrupt
 from bench.pipeline.cli import bench_settings
 from bench.pipeline.machine import log_issues, machine_info
-from bench.pipeline.measure import BenchError, log, proc_status, write_outputs
+from bench.pipeline.measure import BenchError, cpu_seconds, log, proc_status, write_outputs
 from bench.pipeline.mix import rate_limits
 from bench.pipeline.records import build_requests
 from bench.pipeline.runs import pipeline_env
@@ -82,10 +82,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def slope(samples: Sequence[dict[str, float]], warmup: float = WARMUP_FRACTION) -> float | None:
-    """KB of RSS per message SENT: the least-squares slope of `rss_kb` over `sent` for the
-    samples after the first `warmup` fraction of the run's time. None when fewer than two
-    such samples or no messages were SENT between them (no slope to speak of)."""
+def slope(
+    samples: Sequence[dict[str, float]], warmup: float = WARMUP_FRACTION, key: str = "rss_kb"
+) -> float | None:
+    """KB of RSS (or of `key`) per message SENT: the least-squares slope of it over `sent`
+    for the samples after the first `warmup` fraction of the run's time. None when fewer
+    than two such samples or no messages were SENT between them (no slope to speak of)."""
+    samples = [s for s in samples if key in s]
     if not samples:
         return None
     t0, t1 = samples[0]["t"], samples[-1]["t"]
@@ -94,11 +97,11 @@ def slope(samples: Sequence[dict[str, float]], warmup: float = WARMUP_FRACTION) 
         return None
     n = len(after)
     mx = sum(s["sent"] for s in after) / n
-    my = sum(s["rss_kb"] for s in after) / n
+    my = sum(s[key] for s in after) / n
     sxx = sum((s["sent"] - mx) ** 2 for s in after)
     if sxx == 0:
         return None
-    return sum((s["sent"] - mx) * (s["rss_kb"] - my) for s in after) / sxx
+    return sum((s["sent"] - mx) * (s[key] - my) for s in after) / sxx
 
 
 def _rss_kb(pid: int | None) -> float | None:
@@ -156,12 +159,17 @@ def render(res: dict[str, Any]) -> str:
         f"| slope after the first {WARMUP_FRACTION:.0%} | {_kb(k)} |",
         f"| slope over the last half (the RocksDB cache full on long runs) | "
         f"{_kb(res.get('slope_last_half_kb_per_message'))} |",
+        f"| slope of the RSS outside RocksDB's budget, after {WARMUP_FRACTION:.0%} / last half | "
+        f"{_kb(res.get('slope_outside_rocksdb_kb_per_message'))} / "
+        f"{_kb(res.get('slope_outside_rocksdb_last_half_kb_per_message'))} |",
         f"| of which RocksDB memtables / cache at the end | "
         f"{_mb(r.get('rocksdb_memtables_kb'))} / {_mb(r.get('rocksdb_cache_kb'))} |",
         f"| of which glibc malloc in use / held free at the end | "
         f"{_mb(r.get('malloc_in_use_kb'))} / {_mb(r.get('malloc_free_kb'))} |",
         f"| small Python objects alive at the end | {r.get('python_blocks', '-')} |",
         f"| simulator at the end | {_mb(r.get('simulator_end_kb'))} |",
+        f"| worker CPU seconds per 1,000 SENT during the load | "
+        f"{res.get('worker_cpu_s_per_1000', '-')} |",
         "",
         f"{len(res.get('samples', []))} samples; the JSON has each (seconds, SENT, RSS, "
         "RocksDB memtables and cache, malloc in use and free, Python objects).",
@@ -193,10 +201,14 @@ def _soak(res: dict[str, Any], stack: LocalStack, bootstrap: str, codec: AvroCod
         rss = _rss_kb(worker)
         if rss is not None:
             sent = len(track.sent_receive_ms)
+            parts = memory_kb(stack.api_of("worker"))
+            if "rocksdb_cache_kb" in parts:  # the cache holds the memtables too: one budget
+                parts["outside_rocksdb_kb"] = rss - parts["rocksdb_cache_kb"]
             samples.append({"t": round(time.monotonic() - start, 2), "sent": sent, "rss_kb": rss,
-                            **memory_kb(stack.api_of("worker"))})  # fmt: skip
+                            **parts})  # fmt: skip
 
     res["rss"]["start_kb"] = _rss_kb(worker)
+    cpu_start = cpu_seconds(worker)
     sample()
     log(f"soak: {n} requests at {args.rate:g}/s, RSS sampled every 5 s")
     run_pipeline(bootstrap, codec, reqs, rate=args.rate, timeout=args.minutes * 60 + args.timeout,
@@ -204,6 +216,9 @@ def _soak(res: dict[str, Any], stack: LocalStack, bootstrap: str, codec: AvroCod
     sample()
     res["sent"] = len(track.sent_receive_ms)
     res["dead_ends"] = len(track.dead_ends)
+    cpu_end = cpu_seconds(worker)
+    if cpu_start is not None and cpu_end is not None and res["sent"]:
+        res["worker_cpu_s_per_1000"] = round((cpu_end - cpu_start) * 1000 / res["sent"], 2)
     res["rss"]["end_kb"] = samples[-1]["rss_kb"]
     res["rss"].update({k: v for k, v in samples[-1].items() if k not in ("t", "sent", "rss_kb")})
     res["rss"]["simulator_end_kb"] = _rss_kb(sim)
@@ -267,6 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The tables' block cache fills with what is read for a long while (about 100,000
     # messages at the defaults): a plateau shows as the slope of the last half.
     res["slope_last_half_kb_per_message"] = slope(res["samples"], warmup=0.5)
+    # What grows outside that bounded budget (Python objects, malloc, buffers).
+    for name, warmup in (("outside_rocksdb", WARMUP_FRACTION), ("outside_rocksdb_last_half", 0.5)):
+        res[f"slope_{name}_kb_per_message"] = slope(res["samples"], warmup, "outside_rocksdb_kb")
     res["machine"]["loadavg_end"] = list(os.getloadavg())
     res["logs"] = {name: log_issues(home / f"{name}.log") for name in ("simulator", "worker")}
     res["wall_seconds"] = time.monotonic() - started

@@ -77,3 +77,14 @@ def test_the_report_renders_with_and_without_samples() -> None:
         {**res, "rss": {}, "samples": [], "slope_kb_per_message": None, "errors": ["interrupted"]}
     )
     assert "| idle, 15 s after | - |" in bare and "- interrupted" in bare
+
+
+def test_the_slope_of_another_reading_skips_samples_without_it() -> None:
+    # RSS grows by the cache filling (a budget); outside it the memory is flat.
+    samples = [
+        {"t": float(t), "sent": 100 * t, "rss_kb": 150_000.0 + 200 * t,
+         "outside_rocksdb_kb": 100_000.0}
+        for t in range(0, 100, 5)
+    ] + [{"t": 100.0, "sent": 10_000, "rss_kb": 170_000.0}]  # fmt: skip
+    assert slope(samples) == pytest.approx(2.0, abs=0.01)
+    assert slope(samples, key="outside_rocksdb_kb") == pytest.approx(0.0)
