@@ -142,7 +142,7 @@ def parse_template(doc: Any) -> Template:
     locales = doc.get("locales")
     if not isinstance(locales, Mapping) or not locales:
         raise TemplateError(f"template {tid!r} needs locales")
-    return Template(
+    template = Template(
         id=tid,
         priority=doc.get("priority", "standard"),
         variables=tuple(doc.get("variables", ())),
@@ -150,6 +150,29 @@ def parse_template(doc: Any) -> Template:
         version=version,
         variants=parse_variants(tid, doc.get("variants"), locales),
     )
+    names: list[str | None] = [v.name for v in template.variants]
+    for variant in names or [None]:
+        for locale in locales:
+            _check_approved(template, locale, variant)
+    return template
+
+
+def _check_approved(template: Template, locale: str, variant: str | None) -> None:
+    """The approved WhatsApp template, if any, has a name and fills only declared variables.
+
+    Checked when the template is loaded: found when sending, outside the service window,
+    it would be a message that cannot go.
+    """
+    spec = template.parts(locale, "whatsapp", variant).get("template")
+    if spec is None:
+        return
+    where = f"template {template.id!r} ({locale}, whatsapp)"
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
+        raise TemplateError(f"{where}: the approved template needs a name")
+    params = spec.get("parameters") or []
+    unknown = [p for p in params if p not in template.variables] if isinstance(params, list) else []
+    if not isinstance(params, list) or unknown:
+        raise TemplateError(f"{where}: parameters must be a list of declared variables")
 
 
 class TemplateCatalog:

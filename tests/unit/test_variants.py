@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipeline.domain.planning import plan_request, render_dispatch
-from pipeline.domain.templates import Template, TemplateCatalog, parse_template
+from pipeline.domain.templates import TemplateCatalog, parse_template
 from pipeline.domain.variants import Variant, assign_variant, parse_variants
 from pipeline.exceptions import TemplateError
 from pipeline.kafka.codecs import AvroCodec
@@ -165,14 +165,3 @@ def test_a_variant_replaces_only_its_parts() -> None:
         catalog.render("t", "sms", {"name": "Ana"}, tenant="acme", user_id=u).text for u in USERS
     }
     assert texts == {"hi Ana", "hey Ana"}
-
-
-@pytest.mark.parametrize("version", [0, -1, "2", True, 1.5])
-def test_bad_versions_are_refused(version: Any) -> None:
-    with pytest.raises(TemplateError, match="version"):
-        parse_template({"id": "t", "version": version, "locales": BASE})
-
-
-def test_version_defaults_to_one() -> None:
-    assert parse_template({"id": "t", "locales": BASE}).version == 1
-    assert Template("t", "standard", (), BASE).version == 1
