@@ -112,11 +112,14 @@ def render_dispatch(
     a dead letter from the send stage hands it back), so a dispatch holds the request's
     data about three times: in the request, the text and the html (escaped, up to 5x
     per `&`). With `limits`, a dispatch that would not fit raises RenderedTooLarge.
+    A template with variants renders the variant of (tenant, userId, template, version),
+    so the next channel of a fallback, a retry and a replay carry the same one.
     """
     recipient = request["recipient"]
     rendered = templates.render(
-        request["template"], channel, request.get("data") or {}, recipient.get("locale")
-    )
+        request["template"], channel, request.get("data") or {}, recipient.get("locale"),
+        tenant=request["tenant"], user_id=recipient["userId"],
+    )  # fmt: skip
     to = contact_point(recipient, channel)
     if to is None:
         raise ValidationError(f"the recipient has no contact point for {channel}")

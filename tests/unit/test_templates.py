@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.domain.templates import Template, TemplateCatalog
+from pipeline.domain.templates import ApprovedTemplate, Template, TemplateCatalog, parse_template
 from pipeline.exceptions import TemplateError
 
 
@@ -76,6 +76,33 @@ def test_render_escapes_html_only(templates: TemplateCatalog, booking: dict[str,
     assert out.text.startswith("Hello <script>x()</script>,")  # plain text is not HTML
 
 
+def test_render_whatsapp_approved_and_push_data(
+    templates: TemplateCatalog, booking: dict[str, Any]
+) -> None:
+    """WhatsApp carries the approved template (for outside the 24 h window), push its data;
+    data values are plain strings, never HTML-escaped."""
+    whatsapp = templates.render("booking-confirmation", "whatsapp", booking, "es-MX")
+    assert whatsapp.approved == ApprovedTemplate(
+        "booking_confirmation",
+        "es",
+        ("name", "bookingRef", "flight", "origin", "destination", "date"),
+    )
+    assert whatsapp.approved.values(booking) == (
+        "Ana",
+        "X7K2LQ",
+        "IB3456",
+        "MAD",
+        "BCN",
+        "2026-12-01",
+    )
+    push = templates.render("booking-confirmation", "push", {**booking, "flight": "<IB&1>"}, "en")
+    assert (push.subject, push.data, push.approved) == (
+        "Booking X7K2LQ confirmed",
+        {"type": "booking-confirmation", "bookingRef": "X7K2LQ", "flight": "<IB&1>"},
+        None,
+    )
+
+
 def custom(text: str, variables: tuple[str, ...] = ()) -> TemplateCatalog:
     return TemplateCatalog([Template("t", "standard", variables, {"en": {"sms": {"text": text}}})])
 
@@ -97,3 +124,35 @@ def test_unknown_template(templates: TemplateCatalog) -> None:
     with pytest.raises(TemplateError) as exc:
         templates.render("nope", "email", {}, "en")
     assert [e["field"] for e in exc.value.errors] == ["template"]
+
+
+BASE = {"en": {"sms": {"text": "hi"}}}
+
+
+@pytest.mark.parametrize("version", [0, -1, "2", True, 1.5])
+def test_bad_versions_are_refused(version: Any) -> None:
+    with pytest.raises(TemplateError, match="version"):
+        parse_template({"id": "t", "version": version, "locales": BASE})
+
+
+def test_version_defaults_to_one() -> None:
+    assert parse_template({"id": "t", "locales": BASE}).version == 1
+    assert Template("t", "standard", (), BASE).version == 1
+
+
+@pytest.mark.parametrize(
+    "approved",
+    [
+        pytest.param({"language": "en"}, id="no-name"),
+        pytest.param({"name": "x", "parameters": ["nope"]}, id="undeclared-parameter"),
+        pytest.param({"name": "x", "parameters": "name"}, id="parameters-not-a-list"),
+        pytest.param("x", id="not-a-mapping"),
+    ],
+)
+def test_bad_approved_templates_are_refused(approved: Any) -> None:
+    """Also in a variant: the part it replaces is checked as the template's own."""
+    locales = {"en": {"whatsapp": {"text": "{{ name }}", "template": {"name": "ok"}}}}
+    with pytest.raises(TemplateError, match=r"approved template|parameters"):
+        parse_template({"id": "t", "variables": ["name"], "locales": locales, "variants": {
+            "a": {"weight": 1}, "b": {"weight": 1, "locales": {
+                "en": {"whatsapp": {"template": approved}}}}}})  # fmt: skip
