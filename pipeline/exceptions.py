@@ -41,6 +41,7 @@ __all__ = [
     "CatalogError",
     "CircuitOpen",
     "ConfigError",
+    "ContentOverLimit",
     "DecodeError",
     "DeliveryError",
     "HeraldError",
@@ -119,6 +120,10 @@ class RequestTooLarge(ValidationError):
 
 class RenderedTooLarge(ValidationError):
     """Content that renders bigger than a channel lane's dispatch takes (HTTP 422)."""
+
+
+class ContentOverLimit(ValidationError):
+    """Content that renders bigger than its channel's provider takes (HTTP 422, `invalid`)."""
 
 
 class AuthError(HeraldError):

@@ -12,13 +12,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.domain.channel_limits import check_channel_content
 from pipeline.domain.compliance import split_by_consent
 from pipeline.domain.limits import Limits, size_bound
 from pipeline.domain.records import audit_record, dispatch_record, status_record
 from pipeline.domain.routing import contact_point, lane_for, route_channels
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.domain.validation import check_request
-from pipeline.exceptions import RenderedTooLarge, RequestTooLarge, ValidationError
+from pipeline.exceptions import (
+    ContentOverLimit,
+    RenderedTooLarge,
+    RequestTooLarge,
+    ValidationError,
+)
 
 __all__ = ["Plan", "check_fits", "plan_request", "render_dispatch"]
 
@@ -113,13 +119,16 @@ def render_dispatch(
     data about three times: in the request, the text and the html (escaped, up to 5x
     per `&`). With `limits`, a dispatch that would not fit raises RenderedTooLarge.
     A template with variants renders the variant of (tenant, userId, template, version),
-    so the next channel of a fallback, a retry and a replay carry the same one.
+    so the next channel of a fallback, a retry and a replay carry the same one. Content
+    over what the channel's provider takes (`pipeline.domain.channel_limits`) raises
+    ContentOverLimit, a ValidationError.
     """
     recipient = request["recipient"]
     rendered = templates.render(
         request["template"], channel, request.get("data") or {}, recipient.get("locale"),
         tenant=request["tenant"], user_id=recipient["userId"],
     )  # fmt: skip
+    check_channel_content(rendered, message_id=request["messageId"], tenant=request["tenant"])
     to = contact_point(recipient, channel)
     if to is None:
         raise ValidationError(f"the recipient has no contact point for {channel}")
@@ -153,6 +162,7 @@ def check_fits(
 
     For the HTTP door: the same limits `plan_request` applies at ingest, checked before
     the 202. Renders every channel the request may use (fallback keeps the request).
+    Content over a channel's provider limits raises ContentOverLimit (422) too.
     """
     size = size_bound(request) if encoded_size is None else encoded_size
     if size > limits.request_bytes:
@@ -162,6 +172,8 @@ def check_fits(
             dispatch = render_dispatch(
                 request, channel, templates=templates, remaining=channels[i + 1 :], original=b""
             )
+        except ContentOverLimit:
+            raise  # the provider would refuse it: 422, never a provider error
         except ValidationError:
             continue  # no content or contact point here: not a size question
         _check_dispatch(channel, size_bound(dispatch) + size, limits)  # + the request inside

@@ -7,6 +7,7 @@ from typing import Any
 
 from pipeline.clock import now
 from pipeline.domain.limits import size_bound
+from pipeline.domain.segments import sms_segments
 from pipeline.domain.templates import Rendered
 
 __all__ = [
@@ -42,7 +43,11 @@ def status_record(
     outcome: str | None = None,
 ) -> dict[str, Any]:
     """A NotificationStatus for a request or a dispatch (both carry the ids); `outcome`
-    names how an attempt ended where the status does not (FALLBACK on a RETRY)."""
+    names how an attempt ended where the status does not (FALLBACK on a RETRY).
+
+    A dispatch's status says what was rendered: its locale, variant and template version
+    (a request's has none yet); an SMS dispatch's SENT status also its segment count.
+    """
     recipient = request.get("recipient")
     user_id = recipient["userId"] if recipient else request["userId"]
     return {
@@ -60,6 +65,10 @@ def status_record(
         "priority": request.get("priority"),
         "inDoubt": in_doubt,
         "outcome": outcome,
+        "locale": request.get("locale"),
+        "variant": request.get("variant"),
+        "templateVersion": request.get("templateVersion"),
+        "segments": request.get("segments") if status == "SENT" else None,
     }
 
 
@@ -170,6 +179,8 @@ def dispatch_record(
         "template": rendered.template,
         "locale": rendered.locale,
         "variant": rendered.variant,
+        "templateVersion": rendered.version,
+        "segments": sms_segments(rendered.text) if rendered.channel == "sms" else None,
         "subject": rendered.subject,
         "text": rendered.text,
         "html": rendered.html,

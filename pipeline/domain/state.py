@@ -2,6 +2,8 @@
 
 `apply_status` is a pure function: the status agent folds every
 NotificationStatus of a message into one document, which the HTTP API serves.
+What was rendered (`locale`, `variant`, `templateVersion`) is the newest non-null value
+of the message's statuses; an SMS send's `segments` is on its entry in `attempts`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ from typing import Any
 
 from pipeline.domain.statuses import ATTEMPT_OUTCOMES, ENGAGEMENT, FINAL, Status
 
-__all__ = ["EVENT_STATUS", "RANK", "apply_status", "public_view", "status_for_event"]
+__all__ = [
+    "EVENT_STATUS", "RANK", "RENDERED", "apply_status", "public_view", "status_for_event",
+]  # fmt: skip
+
+# The status fields saying what a message was rendered as, kept on its state.
+RENDERED = ("locale", "variant", "templateVersion")
 
 # Statuses of one message can arrive from different producers (ingest, send):
 # the current status never moves back down this ladder.
@@ -37,6 +44,9 @@ def apply_status(state: Mapping[str, Any] | None, status: Mapping[str, Any]) -> 
             "provider": None,
             "template": status.get("template"),
             "priority": status.get("priority"),
+            "locale": None,
+            "variant": None,
+            "templateVersion": None,
             "attempts": [],
             "history": [],
             "createdAt": status["at"],
@@ -55,18 +65,21 @@ def apply_status(state: Mapping[str, Any] | None, status: Mapping[str, Any]) -> 
     reopened = name == Status.PENDING and _only_rejected(doc)
     doc["history"] = [*doc["history"], entry]
     if name in ATTEMPT_OUTCOMES and status.get("channel"):
-        doc["attempts"] = [
-            *doc["attempts"],
-            {
-                "channel": status.get("channel"),
-                "provider": status.get("provider"),
-                "attempt": status.get("attempt"),
-                "outcome": status.get("outcome") or name,  # FALLBACK on a RETRY
-                "error": status.get("error"),
-                "providerMessageId": status.get("providerMessageId"),
-                "at": status["at"],
-            },
-        ]
+        attempt = {
+            "channel": status.get("channel"),
+            "provider": status.get("provider"),
+            "attempt": status.get("attempt"),
+            "outcome": status.get("outcome") or name,  # FALLBACK on a RETRY
+            "error": status.get("error"),
+            "providerMessageId": status.get("providerMessageId"),
+            "at": status["at"],
+        }
+        if status.get("segments") is not None:
+            attempt["segments"] = status["segments"]  # an SMS send
+        doc["attempts"] = [*doc["attempts"], attempt]
+    for k in RENDERED:  # what was rendered: the newest that says
+        if status.get(k) is not None:
+            doc[k] = status[k]
     if status.get("inDoubt"):
         doc["inDoubt"] = True  # a send of this message may have gone out twice
     if name not in ENGAGEMENT and (reopened or _advances(doc["status"], name)):

@@ -76,6 +76,7 @@ class Rendered:
     variant: str | None = None
     data: Mapping[str, str] | None = None  # push: the data payload, rendered
     approved: ApprovedTemplate | None = None  # whatsapp: outside the service window
+    version: int | None = None  # the template's version this was rendered from
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,7 @@ class TemplateCatalog:
             variant=variant,
             data=push_data if isinstance(push_data, dict) else None,
             approved=template.whatsapp_template(locale, variant) if channel == "whatsapp" else None,
+            version=template.version,
         )
 
     def _render(self, part: str, source: Any, data: Mapping[str, Any]) -> Any:

@@ -167,6 +167,7 @@ class Attempt(BaseModel):
     error: str | None
     providerMessageId: str | None
     at: DateTime
+    segments: int | None = Field(None, description="SMS: the segments the text went out in.")
 
 
 class Change(BaseModel):
@@ -192,6 +193,11 @@ class NotificationState(BaseModel):
     provider: str | None
     template: str | None
     priority: str | None
+    locale: str | None = Field(None, description="The locale it was rendered in.")
+    variant: str | None = Field(None, description="The A/B variant it was rendered in.")
+    templateVersion: int | None = Field(
+        None, description="The version of the template it was rendered from."
+    )
     attempts: list[Attempt]
     history: list[Change]
     createdAt: DateTime

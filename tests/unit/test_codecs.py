@@ -156,14 +156,43 @@ def test_a_status_written_before_outcome_existed_still_decodes() -> None:
     """schemas/previous/ keeps the version 0.6 wrote: its records on the status topic
     decode after the upgrade, with the new field's default."""
     codec = AvroCodec(SchemaSet.from_dir(SCHEMAS_DIR))  # as the worker loads it
-    [old] = [s for s in codec.schemas.by_fingerprint.values()
-             if s.name == "NotificationStatus" and s is not codec.schemas.get(s.name)]  # fmt: skip
+    old = load_schema(SCHEMAS_DIR / "previous" / "NotificationStatus.0.6.avsc")
+    assert old.fingerprint in codec.schemas.by_fingerprint
     assert "outcome" not in [f["name"] for f in old.parsed["fields"]]
     record = {"messageId": "m-1", "tenant": "acme", "userId": "u-1", "status": "RETRY",
               "at": "2026-11-28T10:00:00.000Z", "channel": "whatsapp"}  # fmt: skip
     data = AvroCodec(SchemaSet({"NotificationStatus": old})).encode("NotificationStatus", record)
     decoded = codec.decode("NotificationStatus", data)
     assert decoded["status"] == "RETRY" and decoded["outcome"] is None
+
+
+def test_a_status_written_before_it_said_what_was_rendered_still_decodes() -> None:
+    """The NotificationStatus of 0.8 (before locale, variant, templateVersion, segments):
+    its records decode after the upgrade, with null for each new field."""
+    codec = AvroCodec(SchemaSet.from_dir(SCHEMAS_DIR))
+    old = load_schema(SCHEMAS_DIR / "previous" / "NotificationStatus.0.8.avsc")
+    assert old.fingerprint in codec.schemas.by_fingerprint
+    record = {"messageId": "m-1", "tenant": "acme", "userId": "u-1", "status": "SENT",
+              "at": "2026-11-28T10:00:00.000Z", "channel": "sms", "outcome": None}  # fmt: skip
+    data = AvroCodec(SchemaSet({"NotificationStatus": old})).encode("NotificationStatus", record)
+    decoded = codec.decode("NotificationStatus", data)
+    assert decoded["status"] == "SENT" and decoded["channel"] == "sms"
+    assert [decoded[k] for k in ("locale", "variant", "templateVersion", "segments")] == [None] * 4
+
+
+def test_a_dispatch_written_before_template_version_and_segments_still_decodes(
+    sample: Any,
+) -> None:
+    """A ChannelDispatch of 0.8 waiting on a lane (or in the scheduler) at the upgrade."""
+    codec = AvroCodec(SchemaSet.from_dir(SCHEMAS_DIR))
+    old = load_schema(SCHEMAS_DIR / "previous" / "ChannelDispatch.0.8.avsc")
+    assert old.fingerprint in codec.schemas.by_fingerprint
+    record = sample("ChannelDispatch")
+    record = {k: v for k, v in record.items() if k not in ("templateVersion", "segments")}
+    data = AvroCodec(SchemaSet({"ChannelDispatch": old})).encode("ChannelDispatch", record)
+    decoded = codec.decode("ChannelDispatch", data)
+    assert decoded["messageId"] == record["messageId"]
+    assert decoded["templateVersion"] is None and decoded["segments"] is None
 
 
 def test_a_previous_version_of_no_current_schema_is_refused(tmp_path: Path) -> None:
