@@ -167,10 +167,10 @@ def test_a_status_written_before_outcome_existed_still_decodes() -> None:
 
 
 def test_a_status_written_before_it_said_what_was_rendered_still_decodes() -> None:
-    """The NotificationStatus of 0.8 (before locale, variant, templateVersion, segments):
+    """The NotificationStatus of 0.7 (before locale, variant, templateVersion, segments):
     its records decode after the upgrade, with null for each new field."""
     codec = AvroCodec(SchemaSet.from_dir(SCHEMAS_DIR))
-    old = load_schema(SCHEMAS_DIR / "previous" / "NotificationStatus.0.8.avsc")
+    old = load_schema(SCHEMAS_DIR / "previous" / "NotificationStatus.0.7.avsc")
     assert old.fingerprint in codec.schemas.by_fingerprint
     record = {"messageId": "m-1", "tenant": "acme", "userId": "u-1", "status": "SENT",
               "at": "2026-11-28T10:00:00.000Z", "channel": "sms", "outcome": None}  # fmt: skip
@@ -183,9 +183,9 @@ def test_a_status_written_before_it_said_what_was_rendered_still_decodes() -> No
 def test_a_dispatch_written_before_template_version_and_segments_still_decodes(
     sample: Any,
 ) -> None:
-    """A ChannelDispatch of 0.8 waiting on a lane (or in the scheduler) at the upgrade."""
+    """A ChannelDispatch of 0.7 waiting on a lane (or in the scheduler) at the upgrade."""
     codec = AvroCodec(SchemaSet.from_dir(SCHEMAS_DIR))
-    old = load_schema(SCHEMAS_DIR / "previous" / "ChannelDispatch.0.8.avsc")
+    old = load_schema(SCHEMAS_DIR / "previous" / "ChannelDispatch.0.7.avsc")
     assert old.fingerprint in codec.schemas.by_fingerprint
     record = sample("ChannelDispatch")
     record = {k: v for k, v in record.items() if k not in ("templateVersion", "segments")}
