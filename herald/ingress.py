@@ -55,7 +55,9 @@ def build_door(settings: Settings, session: aiohttp.ClientSession) -> IngressDoo
     return IngressDoor(
         settings,
         metrics=Metrics(),
-        templates=TemplateCatalog.from_dir(settings.templates_dir),
+        templates=TemplateCatalog.from_dir(
+            settings.templates_dir, default_locale=settings.default_locale
+        ),
         limits=topics.limits(http_max_body=settings.http_max_body),
         producer=AckedProducer(
             settings.bootstrap, codec, {name: schema for name, schema in DOOR_TOPICS.values()}

@@ -169,7 +169,9 @@ def build_worker(
         settings,
         topics=Catalog.load(settings.topics_file),
         codec=AvroCodec(SchemaSet.from_dir(settings.schemas_dir)),
-        templates=TemplateCatalog.from_dir(settings.templates_dir),
+        templates=TemplateCatalog.from_dir(
+            settings.templates_dir, default_locale=settings.default_locale
+        ),
         metrics=metrics,
         providers=providers,
         breakers=breakers_for(settings, names, metrics),

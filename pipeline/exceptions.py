@@ -10,6 +10,7 @@
     │   └── MalformedBody            an HTTP body that is not a JSON object (400)
     ├── ValidationError              a well-formed record whose content is wrong
     │   ├── TemplateError            unknown template or missing variable
+    │   │   └── TemplateDataError    data a template cannot render (a date that is not one)
     │   ├── RequestTooLarge          a request over what its topic takes (413, too-large)
     │   └── RenderedTooLarge         rendered content over what a lane takes (422, too-large)
     ├── AuthError                    bad or missing token (401)
@@ -60,6 +61,7 @@ __all__ = [
     "ScopeError",
     "StaleSignature",
     "StateBehind",
+    "TemplateDataError",
     "TemplateError",
     "TransientError",
     "ValidationError",
@@ -112,6 +114,14 @@ class ValidationError(HeraldError):
 
 class TemplateError(ValidationError):
     """Unknown template, locale or channel, or a variable the data lacks."""
+
+
+class TemplateDataError(TemplateError):
+    """Data the template has but cannot render: a date, number or time zone it cannot read.
+
+    Unlike a channel the template has no content for, this is wrong on every channel,
+    so the door refuses it (422) rather than trying the next channel.
+    """
 
 
 class RequestTooLarge(ValidationError):

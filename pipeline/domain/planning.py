@@ -23,6 +23,7 @@ from pipeline.exceptions import (
     ContentOverLimit,
     RenderedTooLarge,
     RequestTooLarge,
+    TemplateDataError,
     ValidationError,
 )
 
@@ -111,6 +112,7 @@ def render_dispatch(
     original: bytes,
     history: Sequence[Mapping[str, Any]] = (),
     limits: Limits | None = None,
+    profile_locale: str | None = None,
 ) -> dict[str, Any]:
     """The ChannelDispatch of `request` on `channel` (first attempt on that channel).
 
@@ -121,11 +123,14 @@ def render_dispatch(
     A template with variants renders the variant of (tenant, userId, template, version),
     so the next channel of a fallback, a retry and a replay carry the same one. Content
     over what the channel's provider takes (`pipeline.domain.channel_limits`) raises
-    ContentOverLimit, a ValidationError.
+    ContentOverLimit, a ValidationError. The locale is the recipient's, else
+    `profile_locale` (the user's profile, for the profiles increment to pass), else the
+    tenant's default; dates and times are shown in `recipient.timezone` (UTC without one).
     """
     recipient = request["recipient"]
     rendered = templates.render(
         request["template"], channel, request.get("data") or {}, recipient.get("locale"),
+        profile_locale=profile_locale, timezone=recipient.get("timezone"),
         tenant=request["tenant"], user_id=recipient["userId"],
     )  # fmt: skip
     check_channel_content(rendered, message_id=request["messageId"], tenant=request["tenant"])
@@ -172,8 +177,8 @@ def check_fits(
             dispatch = render_dispatch(
                 request, channel, templates=templates, remaining=channels[i + 1 :], original=b""
             )
-        except ContentOverLimit:
-            raise  # the provider would refuse it: 422, never a provider error
+        except (ContentOverLimit, TemplateDataError):
+            raise  # the provider would refuse it, or no channel can show it: 422
         except ValidationError:
             continue  # no content or contact point here: not a size question
         _check_dispatch(channel, size_bound(dispatch) + size, limits)  # + the request inside

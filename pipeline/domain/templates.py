@@ -8,7 +8,9 @@ service window: its `name`, `language` and the `parameters`, the data variables 
 fill {{1}}, {{2}}, ... in order). Optional `variants` (see `pipeline.domain.variants`).
 
 Rendering uses `StrictUndefined`, so a variable missing from the data is an error at
-validation time (HTTP 422, Kafka: dead letter), never a blank in a message.
+validation time (HTTP 422, Kafka: dead letter), never a blank in a message. The locale is
+chosen by `pipeline.domain.locales.pick_locale`; dates, times and numbers are formatted
+for it and the recipient's time zone by the filters of `pipeline.domain.formatting`.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ from jinja2 import StrictUndefined
 from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
+from pipeline.domain.formatting import FILTERS, RENDER_KEY, RenderSettings, time_zone
+from pipeline.domain.locales import TEMPLATE_DEFAULT_LOCALE, pick_locale
 from pipeline.domain.variants import Variant, assign_variant, parse_variants
-from pipeline.exceptions import TemplateError
+from pipeline.exceptions import TemplateDataError, TemplateError
 
 __all__ = [
     "DEFAULT_LOCALE", "ApprovedTemplate", "Rendered", "Template", "TemplateCatalog", "one_line",
     "parse_template",
 ]  # fmt: skip
 
-DEFAULT_LOCALE = "en"
+DEFAULT_LOCALE = TEMPLATE_DEFAULT_LOCALE
 # C0 and C1 controls (CR, LF, VT, FF, NEL, ...) and the Unicode line and paragraph separators.
 _BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -90,15 +94,11 @@ class Template:
     version: int = 1
     variants: tuple[Variant, ...] = ()
 
-    def resolve_locale(self, *candidates: str | None) -> str:
-        """First candidate the template has, trying `es-ES` then `es`; else English."""
-        for cand in candidates:
-            if not cand:
-                continue
-            for form in (cand, cand.replace("_", "-").split("-")[0].lower()):
-                if form in self.locales:
-                    return form
-        return DEFAULT_LOCALE if DEFAULT_LOCALE in self.locales else next(iter(self.locales))
+    def resolve_locale(
+        self, request: str | None = None, profile: str | None = None, tenant: str | None = None
+    ) -> str:
+        """The locale to render in: request, profile, tenant default (see `pick_locale`)."""
+        return pick_locale(self.locales, request, profile, tenant)
 
     def missing_variables(self, data: Mapping[str, Any]) -> list[str]:
         return [v for v in self.variables if data.get(v) in (None, "")]
@@ -177,18 +177,28 @@ def _check_approved(template: Template, locale: str, variant: str | None) -> Non
 
 
 class TemplateCatalog:
-    """Every known template by id, with one sandboxed jinja2 environment."""
+    """Every known template by id, with sandboxed jinja2 environments (text and HTML).
 
-    def __init__(self, templates: Iterable[Template]) -> None:
+    `default_locale` is the tenant's default (`HERALD_DEFAULT_LOCALE`), tried after the
+    request's and the profile's locale.
+    """
+
+    def __init__(self, templates: Iterable[Template], *, default_locale: str = "en") -> None:
         self.templates = {t.id: t for t in templates}
+        self.default_locale = default_locale
         self.env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
         self.html_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+        for env in (self.env, self.html_env):
+            env.filters.update(FILTERS)
         self._compiled: dict[tuple[bool, str], Any] = {}  # (html?, source): one per text
 
     @classmethod
-    def from_dir(cls, directory: Path) -> TemplateCatalog:
+    def from_dir(cls, directory: Path, *, default_locale: str = "en") -> TemplateCatalog:
         paths = sorted(directory.glob("*.yaml"))
-        return cls(parse_template(yaml.safe_load(path.read_text())) for path in paths)
+        return cls(
+            (parse_template(yaml.safe_load(path.read_text())) for path in paths),
+            default_locale=default_locale,
+        )
 
     def get(self, template_id: str) -> Template:
         try:
@@ -215,40 +225,50 @@ class TemplateCatalog:
         template_id: str,
         channel: str,
         data: Mapping[str, Any],
-        *locales: str | None,
+        locale: str | None = None,
+        *,
+        profile_locale: str | None = None,
+        timezone: str | None = None,
         tenant: str = "",
         user_id: str = "",
     ) -> Rendered:
-        """`channel`'s content in the first of `locales` the template has.
+        """`channel`'s content in the locale `pick_locale` chooses.
 
-        A template with variants renders the one (`tenant`, `user_id`) is assigned, the
-        same on every channel and every attempt.
+        `locale` is the request's, `profile_locale` the user's profile's (the profiles
+        increment passes it), then the catalog's default; dates and times are shown in
+        `timezone` (IANA, UTC without one; TemplateDataError if unknown). A template with
+        variants renders the one (`tenant`, `user_id`) is assigned, the same on every
+        channel and every attempt.
         """
         template = self.check(template_id, data)
-        locale = template.resolve_locale(*locales)
+        chosen = template.resolve_locale(locale, profile_locale, self.default_locale)
         variant = template.variant_for(tenant, user_id)
-        parts = template.parts(locale, channel, variant)
+        parts = template.parts(chosen, channel, variant)
         if not parts:
-            raise TemplateError(f"template {template_id!r} has no {channel} content in {locale}")
+            raise TemplateError(f"template {template_id!r} has no {channel} content in {chosen}")
+        # Ours last: a data key of the same name cannot stand in for it.
+        context = {**data, RENDER_KEY: RenderSettings(chosen, time_zone(timezone), channel)}
         try:
             out = {
-                part: self._render(part, source, data)
+                part: self._render(part, source, context)
                 for part, source in parts.items()
                 if part != "template"  # the approved WhatsApp template: Meta renders it
             }
+        except TemplateDataError as exc:
+            raise TemplateDataError(f"template {template_id!r}: {exc}", exc.errors) from exc
         except JinjaError as exc:
             raise TemplateError(f"template {template_id!r} failed to render: {exc}") from exc
         push_data = out.get("data")
         return Rendered(
             template=template_id,
-            locale=locale,
+            locale=chosen,
             channel=channel,
             text=str(out.get("text", "")).strip(),
             subject=one_line(out["subject"]) if "subject" in out else None,
             html=out.get("html"),
             variant=variant,
             data=push_data if isinstance(push_data, dict) else None,
-            approved=template.whatsapp_template(locale, variant) if channel == "whatsapp" else None,
+            approved=template.whatsapp_template(chosen, variant) if channel == "whatsapp" else None,
             version=template.version,
         )
 

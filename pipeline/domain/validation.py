@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from pipeline.clock import parse_time
+from pipeline.domain.formatting import valid_time_zone
 from pipeline.domain.routing import CHAINS, CHANNELS, CONTACT_FIELD, contact_point
 from pipeline.domain.templates import Template, TemplateCatalog
 from pipeline.domain.tenancy import ID_RE, valid_tenant
@@ -87,6 +88,9 @@ def check_request(
         value = recipient.get(key)
         if value is not None and not (isinstance(value, str) and E164_RE.match(value)):
             bad(f"recipient.{key}", "not an E.164 phone number (+ and 7 to 15 digits)")
+    zone = recipient.get("timezone")
+    if zone not in (None, "") and not valid_time_zone(zone):
+        bad("recipient.timezone", "not an IANA time zone, e.g. Europe/Madrid")
     tokens = recipient.get("pushTokens")
     if tokens is not None and not (
         isinstance(tokens, list) and all(isinstance(t, str) and t for t in tokens)
