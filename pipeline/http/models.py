@@ -93,8 +93,16 @@ class Recipient(_Body):
     phone: str | None = Field(None, pattern=E164_RE.pattern, description="E.164, for SMS.")
     whatsapp: str | None = Field(None, pattern=E164_RE.pattern, description="E.164.")
     pushTokens: list[Annotated[str, Field(min_length=1)]] | None = None
-    locale: str | None = Field(None, description="BCP 47, e.g. `es`.")
-    timezone: str | None = Field(None, description="IANA, e.g. `Europe/Madrid`.")
+    locale: str | None = Field(
+        None,
+        description="BCP 47, e.g. `es-MX`: tried as given, then by its language (`es`); "
+        "without one the tenant's default.",
+    )
+    timezone: str | None = Field(
+        None,
+        description="IANA, e.g. `Europe/Madrid`: dates and times are shown in it (UTC without "
+        "one); an unknown zone is 422.",
+    )
 
 
 class NotificationRequest(_Body):
