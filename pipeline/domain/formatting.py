@@ -111,10 +111,10 @@ def _filter(name: str) -> Callable[[Callable[..., str]], Callable[..., str]]:
 
     def wrap(format_: Callable[..., str]) -> Callable[..., str]:
         @pass_context
-        def run(context: Context, value: Any, *args: Any) -> str:
+        def run(context: Context, value: Any, *args: Any, **kwargs: Any) -> str:
             settings = _settings(context)
             try:
-                return settings.out(format_(settings, value, *args))
+                return settings.out(format_(settings, value, *args, **kwargs))
             except _Unreadable as exc:
                 message = f"the template's `{name}` filter needs {exc.expected}"
                 fields = [

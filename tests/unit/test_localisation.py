@@ -164,8 +164,14 @@ def test_an_unknown_zone_is_a_template_data_error_and_a_bad_format_a_template_er
     with pytest.raises(TemplateDataError) as caught:
         catalog_of("{{ v | time }}").render("t", "sms", {"v": DEPARTURE}, timezone="Mars/Base")
     assert [e["field"] for e in caught.value.errors] == ["recipient.timezone"]
-    with pytest.raises(TemplateError, match="`date` filter failed"):
-        catalog_of("{{ v | date('nonsense') }}").render("t", "sms", {"v": DEPARTURE})
+    for source, name in (("{{ v | date('nonsense') }}", "date"), ("{{ v | currency }}", "currency"),
+                         ("{{ v | time(colour='red') }}", "time")):  # fmt: skip
+        with pytest.raises(TemplateError, match=f"`{name}` filter failed"):
+            catalog_of(source).render("t", "sms", {"v": DEPARTURE})
+    assert (
+        catalog_of("{{ v | date(format='long') }}").render("t", "sms", {"v": DEPARTURE}, "es").text
+        == "29 de noviembre de 2026"
+    )
 
 
 def test_data_cannot_stand_in_for_the_render_settings() -> None:
