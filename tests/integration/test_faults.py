@@ -103,11 +103,20 @@ def test_broker_stopped_and_restarted_mid_stream_loses_nothing(
 ) -> None:
     result = run_round(ready, restart_broker(ready.settings), capsys)
     assert_exactly_once(result)
+    assert all(ready.stack.pid(name) for name in WORKERS), "a worker stopped with the broker"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11: a SIGTERM cancels the calls in flight instead of letting them finish "
+    "(HeraldApp drains batches on a rebalance, not on stop): 6 and 25 sends named in doubt "
+    "at 1 s provider latency, 3 standard ones sent twice, 2 marketing ones not delivered",
+)
 def test_sigterm_of_a_worker_under_load_hands_back_its_work(
     ready: Own, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    for provider in ("sendgrid", "twilio"):  # slower calls: more of them in flight
+        ready.stack.fault(provider, latencyMs=1000)
     result = run_round(ready, stop_worker, capsys)
     assert "exit -9" not in result.victim, f"no graceful stop: {result.victim}"
     assert_exactly_once(result)
@@ -145,6 +154,11 @@ def assert_sendgrid_takes_emails_again(own: Own) -> None:
     assert sim.providers.get("sendgrid", 0) > 0, dict(sim.providers)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="not promised yet: a call that timed out is retried (on SMTP) as a failure, not "
+    "named in doubt, though the provider may have taken it (41 of 400 sent twice, unnamed)",
+)
 def test_sendgrid_answering_after_its_timeout_sends_no_email_twice_unnamed(
     ready: Own, capsys: pytest.CaptureFixture[str]
 ) -> None:
