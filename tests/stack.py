@@ -24,9 +24,19 @@ def broker_settings(
     if os.environ.get("HERALD_TEST_BOOTSTRAP"):
         yield None
         return
+    settings = local_broker(tmp_path_factory.mktemp("broker-home"), repo)
+    try:
+        yield settings
+    finally:
+        broker.stop(settings)
+
+
+def local_broker(home: Path, repo: Path) -> Settings:
+    """Start a local broker with its data under `home`, on free ports; its settings
+    (`broker.stop(settings)` stops it)."""
     settings = Settings.from_env(
         {},
-        home=tmp_path_factory.mktemp("broker-home"),
+        home=home,
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
         kafka_dist=repo / ".herald" / f"kafka-{Settings().kafka_version}",
@@ -38,10 +48,7 @@ def broker_settings(
         broker.stop(settings)
         settings = settings.with_(kafka_port=free_port(), kafka_controller_port=free_port())
         broker.start(settings)
-    try:
-        yield settings
-    finally:
-        broker.stop(settings)
+    return settings
 
 
 @pytest.fixture(scope="session")

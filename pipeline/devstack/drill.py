@@ -15,7 +15,10 @@ moved for a while, and counts per recipient at the simulator:
   named in doubt (`inDoubt` on its status records), the only sends a crash may
   repeat.
 
-`herald bench kill` runs many rounds in a row; the integration suite runs a few.
+`herald bench kill` runs many rounds in a row; the integration suite runs a few. The
+fault tests run the same round with another disruption in place of the kill
+(`pipeline.devstack.disruptions`: a graceful stop, the broker restarted, a provider
+hanging), counted the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from pipeline.devstack.disruptions import Disruption, kill_worker
 from pipeline.devstack.processes import LocalStack
 from pipeline.domain.ids import user_key
 from pipeline.kafka.catalog import REQUESTS, STATUS
@@ -123,6 +127,7 @@ class StatusWatch:
     def __init__(self, bootstrap: str, codec: AvroCodec) -> None:
         self.codec = codec
         self.in_doubt: set[str] = set()
+        self.retried: set[str] = set()  # had a RETRY (a provider failed, tried again)
         self.not_resent: set[str] = set()
         self.last: dict[str, str] = {}  # message id -> its latest status (for diagnosis)
         self.dead_ends: dict[str, str] = {}
@@ -150,6 +155,8 @@ class StatusWatch:
                 if mid not in ids:
                     continue
                 self.last[mid] = status["status"]
+                if status["status"] == "RETRY":
+                    self.retried.add(mid)
                 if status.get("inDoubt"):
                     self.in_doubt.add(mid)
                     if status["status"] == "SENT" and not status.get("provider"):
@@ -168,6 +175,7 @@ class SimulatorCount:
     sim_url: str
     recipients: set[str]
     counts: Counter[str] = field(default_factory=Counter)
+    providers: Counter[str] = field(default_factory=Counter)  # arrivals per provider
     cursor: int = 0
 
     def refresh(self, *, count: bool = True) -> Counter[str]:
@@ -178,14 +186,15 @@ class SimulatorCount:
             self.cursor = max(self.cursor, m["seq"])
             if count and m["to"] in self.recipients:
                 self.counts[m["to"]] += 1
+                self.providers[m["provider"]] += 1
         return self.counts
 
 
 @dataclass
 class RoundResult:
     round: int
-    victim: str
-    killed_after: int  # messages at the simulator when the worker was killed
+    victim: str  # what the disruption did (`kill -9 worker-2`, ...)
+    killed_after: int  # messages at the simulator when the disruption began
     messages: int
     lost: list[str] = field(default_factory=list)  # message ids
     duplicated: dict[str, int] = field(default_factory=dict)  # message id -> times sent
@@ -195,6 +204,8 @@ class RoundResult:
     not_resent_missing: list[str] = field(default_factory=list)
     dead_ends: dict[str, str] = field(default_factory=dict)
     lost_at: dict[str, int] = field(default_factory=dict)  # last status of the lost -> count
+    retried: int = 0  # messages with a RETRY status
+    providers: dict[str, int] = field(default_factory=dict)  # arrivals per provider
     seconds: float = 0.0
 
     @property
@@ -209,6 +220,7 @@ class RoundResult:
             "duplicated": len(self.duplicated), "in_doubt": len(self.in_doubt),
             "in_doubt_not_resent_missing": len(self.not_resent_missing),
             "unexplained_duplicates": len(self.unexplained), "dead_ends": len(self.dead_ends),
+            "retried": self.retried, "providers": self.providers,
             "seconds": round(self.seconds, 1), "lost_ids": self.lost[:50],
             "lost_last_status": self.lost_at,
             "unexplained_ids": self.unexplained[:50],
@@ -217,7 +229,7 @@ class RoundResult:
 
 @dataclass
 class Drill:
-    """Rounds of kill-and-restart against a running stack of several workers."""
+    """Rounds of kill-and-restart (or another disruption) against a running stack."""
 
     stack: LocalStack
     workers: Sequence[str]
@@ -229,7 +241,7 @@ class Drill:
     rng: random.Random = field(default_factory=random.Random)
     log: Callable[[str], None] = print
 
-    def round(self, number: int) -> RoundResult:
+    def round(self, number: int, disrupt: Disruption = kill_worker) -> RoundResult:
         started = time.monotonic()
         tag = uuid.uuid4().hex[:8]
         batch = build_messages(self.codec, tag, self.messages)
@@ -242,10 +254,9 @@ class Drill:
             produce(self.bootstrap, batch)
             kill_at = int(self.rng.uniform(0.05, 0.8) * len(batch))
             killed_after = self._wait_for(sim, kill_at, 300.0)
-            victim = self.rng.choice(list(self.workers))
-            self.log(f"round {number}: kill -9 {victim} after {killed_after}/{len(batch)}")
-            self.stack.stop(victim, kill=True)
-            self.stack.start(victim, timeout=180.0)
+            self.log(f"round {number}: disrupting after {killed_after}/{len(batch)}")
+            victim = disrupt(self)
+            self.log(f"round {number}: {victim}")
             counts = self._settle(sim, by_to, watch, ids)
         finally:
             watch.poll(ids)
@@ -259,6 +270,8 @@ class Drill:
         named = set(result.dead_ends) | watch.not_resent
         result.lost = [m for m in missing if m not in named]
         result.lost_at = dict(Counter(watch.last.get(m, "none") for m in result.lost))
+        result.retried = len(watch.retried)
+        result.providers = dict(sim.providers)
         if result.lost:  # ask every worker for its threads and tasks, into its log
             for name in self.workers:
                 proc = self.stack.procs.get(name)

@@ -175,17 +175,18 @@ class LocalStack:
 
         wait_for(up, timeout)
 
-    def stop(self, name: str, *, kill: bool = False) -> None:
-        """SIGTERM (or SIGKILL) `name` and wait for it to exit."""
+    def stop(self, name: str, *, kill: bool = False) -> int | None:
+        """SIGTERM (or SIGKILL) `name` and wait for it to exit; its exit code (-9 when a
+        SIGTERM was not enough within 30 s), None when it was not running."""
         proc = self.procs.pop(name, None)
         if proc is None or proc.poll() is not None:
-            return
+            return None
         proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         try:
-            proc.wait(30)
+            return proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(10)
+            return proc.wait(10)
 
     def stop_all(self) -> None:
         # The ingress and workers first: without the simulator they would dead-letter

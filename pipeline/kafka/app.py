@@ -33,6 +33,12 @@ class HeraldApp(faust.App):
         await self.ownership.drain(self.drain_s)
         await super()._on_partitions_revoked(revoked)
 
+    async def on_stop(self) -> None:
+        """A graceful stop lets the provider calls in flight finish first (then Faust
+        stops the consumer, the agents and the providers' HTTP client)."""
+        await self.ownership.stop(self.drain_s)
+        await super().on_stop()
+
 
 def create_app(settings: Settings) -> HeraldApp:
     faust_fixes.apply()  # before the consumer exists: see the module's docstring

@@ -59,11 +59,17 @@ class Ownership:
     above all: an intent without an outcome then means a worker died during the call,
     never a rebalance), and no table is ever written by two workers at once (Faust
     keeps a store's position in its changelog from its own last write).
+
+    A graceful stop (SIGTERM) does the same before Faust stops anything (`stop()`, from
+    `HeraldApp.on_stop`): no new provider call, the calls in flight finish, and nothing
+    is acknowledged any more (a batch whose calls were cut short is read again after the
+    restart, where the send ledger knows what went out).
     """
 
     app: Any
     poll_s: float = 0.05
     in_flight: int = 0
+    stopping: bool = False
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -76,7 +82,8 @@ class Ownership:
 
     @property
     def rebalancing(self) -> bool:
-        return bool(self.app.rebalancing)
+        """A rebalance or a stop is under way: make no new provider call."""
+        return bool(self.app.rebalancing) or self.stopping
 
     def current(self, event: Any) -> bool:
         """Was `event` fetched in the current generation (not before the last rebalance)?"""
@@ -85,6 +92,8 @@ class Ownership:
     async def keep(self, events: Sequence[Any]) -> list[Any]:
         """The events of `events` this worker still owns, once any rebalance is over."""
         await self.settled()
+        if self.stopping:
+            return []
         return [e for e in events if self.current(e)]
 
     @asynccontextmanager
@@ -121,6 +130,12 @@ class Ownership:
             log.warning("rebalance-with-batches-in-hand", batches=self.in_flight)
             return False
         return True
+
+    async def stop(self, timeout_s: float) -> bool:
+        """The worker stops: no new call, no acknowledgement, the batches in hand finish
+        (at most `timeout_s`; a call still out then is in doubt after the restart)."""
+        self.stopping = True
+        return await self.drain(timeout_s)
 
     async def give_up(self, reason: BaseException) -> None:
         """Stop the worker: it cannot go on without committing past lost records."""

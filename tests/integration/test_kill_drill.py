@@ -20,8 +20,8 @@ from tests.harness import Stack, wait_for
 
 pytestmark = pytest.mark.slow
 
-ROUNDS = int(os.environ.get("HERALD_DRILL_ROUNDS", "3"))
-MESSAGES = int(os.environ.get("HERALD_DRILL_MESSAGES", "400"))
+ROUNDS = int(os.environ.get("HERALD_DRILL_ROUNDS", "1"))
+MESSAGES = int(os.environ.get("HERALD_DRILL_MESSAGES", "2000"))
 
 
 @pytest.fixture

@@ -369,3 +369,21 @@ async def test_the_livelock_check_skips_a_partition_without_a_fetch_position() -
     with pytest.raises(AssertionError):  # what aiokafka does when asked
         _ = state.position
     assert AIOKafkaConsumerThread.verify_event_path(thread, 100.0, TP("t", 0)) is None
+
+
+async def test_a_stopping_worker_lets_its_calls_finish_and_acknowledges_nothing_more() -> None:
+    ownership = Ownership(FakeApp())
+    finished: list[str] = []
+
+    async def call() -> None:
+        async with ownership.working():
+            await asyncio.sleep(0.05)
+            finished.append("call")
+
+    task = asyncio.get_running_loop().create_task(call())
+    await asyncio.sleep(0)
+    assert not ownership.rebalancing
+    assert await ownership.stop(1.0) and finished == ["call"]
+    assert ownership.rebalancing  # no new provider call from now on
+    assert await ownership.keep([Ev(Msg(0))]) == []  # read again after the restart
+    await task
