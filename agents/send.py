@@ -30,7 +30,7 @@ from typing import Any
 from agents.calls import Lane, Pending, ordered_providers, start_calls
 from pipeline.domain import ledger
 from pipeline.domain import schedule as scheduler
-from pipeline.domain.followups import NextChannel, Outcome, follow_ups
+from pipeline.domain.followups import Action, NextChannel, Outcome, follow_ups
 from pipeline.domain.ledger import Verdict
 from pipeline.domain.planning import render_dispatch
 from pipeline.domain.records import status_record
@@ -166,7 +166,11 @@ async def act(rt: Runtime, p: Pending, stage: str, outcome: Outcome) -> dict[str
         render_next=lambda remaining, history: render_next(rt, dispatch, remaining, history),
         providers=[q.name for q in rt.providers.get(dispatch["channel"], [])],
         in_doubt=p.in_doubt,
+        resend_in_doubt=dispatch["priority"] in rt.settings.resend_in_doubt_priorities,
     )  # fmt: skip
+    if todo.unanswered:  # the provider may have taken it without answering
+        resent = todo.step.action is not Action.SENT
+        rt.metrics.in_doubt.labels(stage, "resent" if resent else "not-resent").inc()
     if todo.next_channel is not None:
         sink = rt.sinks.dispatch[(todo.next_channel.channel, lane)]
         await rt.produce(sink, p.message.key, todo.next_channel.dispatch)

@@ -35,6 +35,8 @@ Transient vs permanent is exactly the retry decision.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuthError",
     "BatchUnsupported",
@@ -195,7 +197,15 @@ class RateLimited(TransientError):
 
 
 class ProviderTimeout(TransientError):
-    """The provider did not answer in time, or could not be reached."""
+    """The provider did not answer in time, or could not be reached.
+
+    `in_doubt`: the request may have reached the provider (it was sent, no answer came),
+    so the provider may have taken it; a connection never made leaves no doubt.
+    """
+
+    def __init__(self, message: str, *, in_doubt: bool = False, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.in_doubt = in_doubt
 
 
 class CircuitOpen(TransientError):

@@ -159,7 +159,8 @@ class StatusWatch:
                     self.retried.add(mid)
                 if status.get("inDoubt"):
                     self.in_doubt.add(mid)
-                    if status["status"] == "SENT" and not status.get("provider"):
+                    # SENT in doubt with no provider's id: not sent again by its policy.
+                    if status["status"] == "SENT" and not status.get("providerMessageId"):
                         self.not_resent.add(mid)
                 if status["status"] in ("DLQ", "FAILED"):
                     self.dead_ends[mid] = f"{status['status']}: {status.get('error')}"
@@ -207,6 +208,7 @@ class RoundResult:
     retried: int = 0  # messages with a RETRY status
     providers: dict[str, int] = field(default_factory=dict)  # arrivals per provider
     seconds: float = 0.0
+    marketing_twice: list[str] = field(default_factory=list)  # the policy says: never
 
     @property
     def unexplained(self) -> list[str]:
@@ -220,6 +222,7 @@ class RoundResult:
             "duplicated": len(self.duplicated), "in_doubt": len(self.in_doubt),
             "in_doubt_not_resent_missing": len(self.not_resent_missing),
             "unexplained_duplicates": len(self.unexplained), "dead_ends": len(self.dead_ends),
+            "marketing_twice": len(self.marketing_twice),
             "retried": self.retried, "providers": self.providers,
             "seconds": round(self.seconds, 1), "lost_ids": self.lost[:50],
             "lost_last_status": self.lost_at,
@@ -264,6 +267,8 @@ class Drill:
         result = RoundResult(number, victim, killed_after, len(batch))
         missing = sorted(by_to[to] for to in by_to if counts[to] == 0)
         result.duplicated = {by_to[to]: n for to, n in counts.items() if n > 1}
+        marketing = {m.message_id for m in batch if m.priority == "marketing"}
+        result.marketing_twice = sorted(set(result.duplicated) & marketing)
         result.in_doubt = sorted(watch.in_doubt)
         result.dead_ends = {m: e for m, e in watch.dead_ends.items() if m in missing}
         result.not_resent_missing = [m for m in missing if m in watch.not_resent]

@@ -11,6 +11,12 @@ outcome of its provider calls, the channel's providers and the retry policy.
                                                        on the channel's next provider
     provider auth, spent                 DEAD_LETTER   DLQ + dead letter (provider-auth)
     transient, retries spent             DEAD_LETTER   DLQ + dead letter (retries-exhausted:<class>)
+    sent, unanswered, not to be resent   SENT          SENT, in doubt (no new call)
+
+A request the provider may have taken without answering (a timeout after it was sent,
+`ProviderTimeout.in_doubt`) is in doubt, like a call a crash cut short: every status of
+the attempt says `inDoubt`, and whether it is sent again is the priority's policy
+(`HERALD_RESEND_IN_DOUBT`): resent (a retry, as any timeout) or reported SENT in doubt.
 
 A provider failure is anything that is the provider's fault or ours towards it: a
 timeout, a 5xx, a 429, an outage, our credentials refused. Its retries are counted per
@@ -35,7 +41,13 @@ from pipeline.domain.ledger import outcome as ledger_outcome
 from pipeline.domain.records import status_record
 from pipeline.domain.retry import ErrorClass, RetryPolicy
 from pipeline.domain.statuses import AttemptOutcome, Status
-from pipeline.exceptions import DeliveryError, InvalidData, ProviderAuthError, RecipientUnreachable
+from pipeline.exceptions import (
+    DeliveryError,
+    InvalidData,
+    ProviderAuthError,
+    ProviderTimeout,
+    RecipientUnreachable,
+)
 
 __all__ = [
     "Action",
@@ -48,6 +60,7 @@ __all__ = [
     "Step",
     "follow_ups",
     "next_step",
+    "unanswered",
 ]
 
 
@@ -146,6 +159,12 @@ class FollowUps:
     next_attempt: NextAttempt | None = None
     next_channel: NextChannel | None = None
     dead_letter: DeadLetterSpec | None = None
+    unanswered: bool = False  # the provider may have taken it: in doubt
+
+
+def unanswered(outcome: Outcome) -> bool:
+    """The request reached the provider and no answer came: it may have been taken."""
+    return isinstance(outcome.error, ProviderTimeout) and outcome.error.in_doubt
 
 
 # (remaining channels, history so far) -> the next channel's dispatch, or None when no
@@ -163,12 +182,17 @@ def follow_ups(
     render_next: RenderNext,
     providers: Sequence[str],
     in_doubt: bool = False,
+    resend_in_doubt: bool = True,
 ) -> FollowUps:
     """What to produce after an attempt, and the ledger entry that records it.
 
-    `providers`: the names of the channel's providers, in failover order.
+    `providers`: the names of the channel's providers, in failover order. `in_doubt`: the
+    attempt repeats a call a crash left in doubt; `resend_in_doubt`: the message's
+    priority is sent again when a call is in doubt.
     """
     channel, attempt = dispatch["channel"], dispatch["attempt"]
+    doubt = unanswered(outcome)
+    in_doubt = in_doubt or doubt
     history = [*dispatch["history"], *outcome.calls]
     step = next_step(
         outcome, dispatch["remainingChannels"], dispatch["retryCounts"], policy, providers
@@ -187,6 +211,12 @@ def follow_ups(
         return FollowUps(
             step, status(Status.SENT, provider_message_id=outcome.provider_message_id), ledger
         )
+    if doubt and not resend_in_doubt:  # this priority is never sent twice
+        ledger = ledger_outcome(position, provider=outcome.provider, provider_message_id=None,
+                                action="in-doubt")  # fmt: skip
+        error = f"in doubt: {error}; the provider may have taken it, not sent again"
+        return FollowUps(Step(Action.SENT, reason="in-doubt"), status(Status.SENT, error=error),
+                         ledger, unanswered=True)  # fmt: skip
     if step.action is Action.FALLBACK:
         nxt = render_next(dispatch["remainingChannels"], history)
         if nxt is not None:
@@ -194,7 +224,7 @@ def follow_ups(
                 Status.RETRY, error=f"{error}; falling back to {nxt.channel}",
                 outcome=AttemptOutcome.FALLBACK.value,
             )  # fmt: skip
-            return FollowUps(step, retry, ledger, next_channel=nxt)
+            return FollowUps(step, retry, ledger, next_channel=nxt, unanswered=doubt)
     if step.action is Action.RETRY:
         assert step.error_class is not None
         counts = dict(dispatch["retryCounts"])
@@ -204,8 +234,10 @@ def follow_ups(
         upcoming = provider_order(providers, history, channel)
         on = f" on {upcoming[0]}" if upcoming else ""
         retry = status(Status.RETRY, error=f"{error}; retry in {step.delay_s:g}s{on}")
-        return FollowUps(step, retry, ledger, next_attempt=NextAttempt(again, due))
+        return FollowUps(
+            step, retry, ledger, next_attempt=NextAttempt(again, due), unanswered=doubt
+        )
     final = Status.FAILED if step.action in (Action.FAILED, Action.FALLBACK) else Status.DLQ
     reason = step.reason or final.value.lower()
     spec = DeadLetterSpec(reason=reason, error=error or "", attempts=history)
-    return FollowUps(step, status(final, error=error), ledger, dead_letter=spec)
+    return FollowUps(step, status(final, error=error), ledger, dead_letter=spec, unanswered=doubt)

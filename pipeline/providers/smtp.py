@@ -147,13 +147,15 @@ class Smtp(SingleSendProvider):
                 "non-ASCII address (SMTPUTF8 not used)", provider=self.name, code=stage
             ) from exc
         except (TimeoutError, aiosmtplib.SMTPTimeoutError) as exc:
+            # Once DATA was under way the relay may have taken the message: in doubt.
             raise ProviderTimeout(
-                f"timeout during {stage}", provider=self.name, code="timeout"
-            ) from exc
+                f"timeout during {stage}", provider=self.name, code="timeout",
+                in_doubt=stage in ("data", "done"),
+            ) from exc  # fmt: skip
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise ProviderTimeout(
                 f"connection error during {stage}: {type(exc).__name__}",
-                provider=self.name, code="network",
+                provider=self.name, code="network", in_doubt=stage in ("data", "done"),
             ) from exc  # fmt: skip
         finally:
             await _close(client, polite=stage == "done")

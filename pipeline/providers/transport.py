@@ -77,13 +77,19 @@ class HttpCall:
 
 
 def transport_error(provider: str, exc: BaseException) -> ProviderTimeout:
-    """A timeout or connection failure: always worth retrying (the timeout policy)."""
+    """A timeout or connection failure: always worth retrying (the timeout policy). In
+    doubt unless the connection was never made: a request sent and not answered (a
+    timeout, a connection dropped mid-call) may have been taken by the provider."""
+    never_connected = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
     if isinstance(exc, TimeoutError):
-        return ProviderTimeout("timeout", provider=provider, code="timeout")
+        return ProviderTimeout(
+            "timeout", provider=provider, code="timeout", in_doubt=not never_connected
+        )
     if isinstance(exc, aiohttp.ClientError | OSError):
         return ProviderTimeout(
-            f"connection error: {type(exc).__name__}", provider=provider, code="network"
-        )
+            f"connection error: {type(exc).__name__}", provider=provider, code="network",
+            in_doubt=not never_connected,
+        )  # fmt: skip
     return ProviderTimeout(f"{type(exc).__name__}: {exc}", provider=provider, code="network")
 
 

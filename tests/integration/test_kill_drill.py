@@ -62,5 +62,6 @@ def test_killed_workers_lose_nothing_and_repeat_only_sends_in_doubt(
             f"{r.unexplained[:10]}"
         )
         assert r.dead_ends == {}, f"round {r.round}: {r.dead_ends}"
+        assert r.marketing_twice == [], f"round {r.round}: marketing sent twice"
     # The drill really killed something with messages still to send.
     assert all(0 < r.killed_after < r.messages for r in results), summary

@@ -133,3 +133,32 @@ def test_an_in_doubt_resend_says_so_on_its_status() -> None:
                       now_ms=NOW_MS, render_next=sms_next, providers=PROVIDERS,
                       in_doubt=True)  # fmt: skip
     assert todo.status["inDoubt"] is True and todo.status["providerMessageId"] == "wamid.1"
+
+
+def test_a_call_never_made_is_retried_without_doubt() -> None:
+    never = ProviderTimeout("connection refused", in_doubt=False)
+    todo = follow_ups(dispatch(), outcome(never), policy=RetryPolicy(), position=AT,
+                      now_ms=NOW_MS, render_next=sms_next, providers=PROVIDERS)  # fmt: skip
+    assert todo.step.action is Action.RETRY and todo.next_attempt is not None
+    assert todo.status["inDoubt"] is False and not todo.unanswered
+
+
+def test_an_unanswered_call_is_resent_in_doubt_for_a_priority_that_resends() -> None:
+    late = ProviderTimeout("timeout", in_doubt=True)  # sent, no answer: maybe taken
+    todo = follow_ups(dispatch(priority="high"), outcome(late), policy=RetryPolicy(),
+                      position=AT, now_ms=NOW_MS, render_next=sms_next, providers=PROVIDERS,
+                      resend_in_doubt=True)  # fmt: skip
+    assert todo.step.action is Action.RETRY and todo.next_attempt is not None
+    assert todo.status["status"] == "RETRY" and todo.status["inDoubt"] is True
+    assert todo.unanswered
+
+
+def test_an_unanswered_call_is_not_resent_for_a_priority_never_sent_twice() -> None:
+    late = ProviderTimeout("timeout", in_doubt=True)
+    todo = follow_ups(dispatch(priority="marketing"), outcome(late), policy=RetryPolicy(),
+                      position=AT, now_ms=NOW_MS, render_next=sms_next, providers=PROVIDERS,
+                      resend_in_doubt=False)  # fmt: skip
+    assert todo.next_attempt is None and todo.next_channel is None and todo.dead_letter is None
+    assert todo.status["status"] == "SENT" and todo.status["inDoubt"] is True
+    assert todo.status["providerMessageId"] is None and "not sent again" in todo.status["error"]
+    assert todo.ledger["action"] == "in-doubt" and todo.unanswered
