@@ -69,10 +69,11 @@ class Door(Protocol):
 
     async def state(
         self, authorization: str, tenant: str, message_id: str, wait_s: float = 0.0,
-        *, forwarded: bool = False,
+        *, forwarded: bool = False, written: bool = False,
     ) -> dict[str, Any] | None:  # fmt: skip
         """The message's public state (None: unknown); with `wait_s`, once it has an outcome
-        or the wait is over, whichever comes first (`forwarded`: answered from here)."""
+        or the wait is over, whichever comes first (`forwarded`: answered from here;
+        `written`: the caller just wrote it, so an absent state is not waited for)."""
         ...
 
     async def produce(
@@ -170,7 +171,7 @@ class InlineDoor:
 
     async def state(
         self, authorization: str, tenant: str, message_id: str, wait_s: float = 0.0,
-        *, forwarded: bool = False,
+        *, forwarded: bool = False, written: bool = False,
     ) -> dict[str, Any] | None:  # fmt: skip
         """Read where the message's partition lives: here, or asked of its owner (once).
 
@@ -183,7 +184,9 @@ class InlineDoor:
         table, key = self.rt.tables.state, message_key(tenant, message_id)
         now = time.monotonic()
         deadline, settle_by = now + wait_s, now + max(wait_s, SETTLE_S)
-        absence = AbsenceCheck(self.rt.state_barrier, self.settings.read_catch_up_s)
+        # A POST's own `Prefer: wait` knows the message exists: past the wait, 202.
+        barrier = None if written else self.rt.state_barrier
+        absence = AbsenceCheck(barrier, self.settings.read_catch_up_s)
         while True:
             peer = (
                 None if self.router is None else self.router.peer(table, key, forwarded=forwarded)

@@ -86,7 +86,7 @@ class IngressDoor:
 
     async def state(
         self, authorization: str, tenant: str, message_id: str, wait_s: float = 0.0,
-        *, forwarded: bool = False,
+        *, forwarded: bool = False, written: bool = False,
     ) -> dict[str, Any] | None:  # fmt: skip
         """Asked of the worker, which reads it where it lives (`pipeline.http.routing`)."""
         return await self.worker.state(authorization, message_id, wait_s)

@@ -96,7 +96,7 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
     wait = prefer_wait(request.headers.getall("Prefer", []))
     if wait:
         try:
-            state = await door.state(authorization, tenant, message_id, wait)
+            state = await door.state(authorization, tenant, message_id, wait, written=True)
         except WorkerUnavailable:  # accepted all the same: the usual 202
             state = None
         if state is not None and state["status"] in OUTCOMES:

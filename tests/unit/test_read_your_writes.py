@@ -161,3 +161,14 @@ async def test_a_broker_that_does_not_say_where_the_status_ends_is_503_not_404()
         resp = await client.get("/v1/notifications/m-absent", headers=headers())
         problem = await resp.json()
     assert resp.status == 503 and problem["type"] == "urn:herald:problem:state-behind"
+
+
+async def test_a_posts_own_prefer_wait_does_not_wait_for_the_projection_past_its_wait() -> None:
+    consumer = FakeConsumer(end=5)  # never passed: the state is behind
+    async with serving() as (client, rt):
+        rt.state_barrier = barrier(consumer)
+        resp = await client.post(
+            "/v1/notifications", json=EXAMPLE, headers={**headers(), "Prefer": "wait=0.2"}
+        )
+        assert resp.status == 202, await resp.text()  # not 503 state-behind
+    assert consumer.asked == 0  # it wrote the message: nothing to confirm absent
