@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from pipeline.domain.templates import Rendered
 from pipeline.exceptions import ContentOverLimit
@@ -47,18 +47,16 @@ def check_channel_content(rendered: Rendered, *, message_id: str, tenant: str) -
     if rendered.channel == "whatsapp":
         chars = len(rendered.text)
         if chars > WHATSAPP_MAX_TEXT_CHARS:
-            message = (
-                f"renders to a WhatsApp text of {chars} characters; "
-                f"WhatsApp takes at most {WHATSAPP_MAX_TEXT_CHARS}"
-            )
-            raise ContentOverLimit(f"the whatsapp message {message}",
-                                   [{"field": "data", "message": message}])  # fmt: skip
+            _over("whatsapp", f"renders to a WhatsApp text of {chars} characters; "
+                  f"WhatsApp takes at most {WHATSAPP_MAX_TEXT_CHARS}")  # fmt: skip
     if rendered.channel == "push":
         size = push_payload_bytes(push_payload(rendered, message_id=message_id, tenant=tenant))
         if size > PUSH_MAX_PAYLOAD_BYTES:
-            message = (
-                f"renders to a push payload (title, body and data) of {size} bytes; "
-                f"FCM takes at most {PUSH_MAX_PAYLOAD_BYTES}"
-            )
-            raise ContentOverLimit(f"the push message {message}",
-                                   [{"field": "data", "message": message}])  # fmt: skip
+            _over("push", f"renders to a push payload (title, body and data) of {size} bytes; "
+                  f"FCM takes at most {PUSH_MAX_PAYLOAD_BYTES}")  # fmt: skip
+
+
+def _over(channel: str, message: str) -> NoReturn:
+    raise ContentOverLimit(
+        f"the {channel} message {message}", [{"field": "data", "message": message}]
+    )

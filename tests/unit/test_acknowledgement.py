@@ -230,17 +230,22 @@ def test_the_fix_refuses_another_faust_version(monkeypatch: pytest.MonkeyPatch) 
         faust_fixes.apply()
 
 
-async def test_a_rebalance_waits_for_the_calls_in_flight() -> None:
-    ownership = Ownership(FakeApp())
-    assert await ownership.drain(0.01)  # nothing in flight
-    finished: list[str] = []
+def slow_call(ownership: Ownership, finished: list[str]) -> asyncio.Task[None]:
+    """A provider call of 50 ms in flight under `ownership`, noting when it finished."""
 
     async def call() -> None:
         async with ownership.working():
             await asyncio.sleep(0.05)
             finished.append("call")
 
-    task = asyncio.get_running_loop().create_task(call())
+    return asyncio.get_running_loop().create_task(call())
+
+
+async def test_a_rebalance_waits_for_the_calls_in_flight() -> None:
+    ownership = Ownership(FakeApp())
+    assert await ownership.drain(0.01)  # nothing in flight
+    finished: list[str] = []
+    task = slow_call(ownership, finished)
     await asyncio.sleep(0)
     assert ownership.in_flight == 1
     assert await ownership.drain(1.0) and finished == ["call"]
@@ -374,13 +379,7 @@ async def test_the_livelock_check_skips_a_partition_without_a_fetch_position() -
 async def test_a_stopping_worker_lets_its_calls_finish_and_acknowledges_nothing_more() -> None:
     ownership = Ownership(FakeApp())
     finished: list[str] = []
-
-    async def call() -> None:
-        async with ownership.working():
-            await asyncio.sleep(0.05)
-            finished.append("call")
-
-    task = asyncio.get_running_loop().create_task(call())
+    task = slow_call(ownership, finished)
     await asyncio.sleep(0)
     assert not ownership.rebalancing
     assert await ownership.stop(1.0) and finished == ["call"]
