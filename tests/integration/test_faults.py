@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.devstack.counting import SimulatorCount
 from pipeline.devstack.disruptions import Disruption, provider_hang, restart_broker, stop_worker
-from pipeline.devstack.drill import Drill, RoundResult, SimulatorCount, build_messages, produce
+from pipeline.devstack.drill import Drill, RoundResult, build_messages, produce
 from pipeline.kafka import admin, broker
 from pipeline.kafka.catalog import Catalog
 from pipeline.settings import Settings
