@@ -38,6 +38,7 @@ from pipeline.exceptions import (
     DeliveryError,
     InvalidData,
     ProviderAuthError,
+    ProviderTimeout,
     RateLimited,
     RecipientUnreachable,
     TransientError,
@@ -178,7 +179,12 @@ class ServiceAccountToken(TokenProvider):
                 return self._token
             now = self.clock()
             form = {"grant_type": JWT_BEARER, "assertion": self.assertion(now)}
-            answer = await self.http.post(self.token_url, data=form)
+            try:
+                answer = await self.http.post(self.token_url, data=form)
+            except ProviderTimeout as exc:  # no push was sent: nothing is in doubt
+                raise ProviderTimeout(
+                    f"token exchange: {exc}", provider=exc.provider, code=exc.code, in_doubt=False
+                ) from exc
             doc = answer.json
             if answer.status == 200 and doc.get("access_token"):
                 self._token = str(doc["access_token"])

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pipeline.exceptions import (
     InvalidData,
     ProviderAuthError,
+    ProviderTimeout,
     RateLimited,
     RecipientUnreachable,
     TransientError,
@@ -123,3 +124,22 @@ async def test_build_providers_uses_the_service_account_file(tmp_path: Path) -> 
         assert isinstance(push, Fcm) and isinstance(push.token_provider, ServiceAccountToken)
         await push.send(msg("push", "t-1"))  # simulator without the file: claims checked only
         assert len(sim.state.fcm_tokens) == 1
+
+
+async def test_a_token_exchange_that_times_out_leaves_no_push_in_doubt(tmp_path: Path) -> None:
+    key_file = tmp_path / "sa.json"
+    service_account(key_file, "placeholder")
+
+    class Unanswered:
+        """The token endpoint took the request and gave no answer in time."""
+
+        async def post(self, url: str, **_kw: object) -> object:
+            raise ProviderTimeout("timeout", provider="fcm", code="timeout", in_doubt=True)
+
+    async with simulator(Settings(fcm_service_account_file=key_file)) as sim:
+        tokens = ServiceAccountToken(key_file, f"{sim.url}/token", sim.session)
+        tokens.http = Unanswered()  # type: ignore[assignment]
+        with pytest.raises(ProviderTimeout) as raised:
+            await fcm_push(sim, tokens).send(msg("push", "t-1"))
+        assert sim.recorded("fcm") == []  # the push itself was never sent ...
+    assert raised.value.in_doubt is False  # ... so it is not in doubt
