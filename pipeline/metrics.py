@@ -44,7 +44,8 @@ class Metrics:
             "herald_duplicates", "Records skipped as already processed", ["stage"], registry=r
         )
         self.in_doubt = Counter(
-            "herald_in_doubt", "Sends found in flight after a crash, by what was done",
+            "herald_in_doubt", "Sends in doubt (in flight when a worker died, or unanswered by the "
+            "provider), by what was done",
             ["stage", "action"], registry=r,
         )  # fmt: skip
         self.provider_requests = Counter(
