@@ -64,7 +64,7 @@ async def handle_one(rt: Runtime, message: Any, key_rule: str = USER_KEY_RULE) -
         available=rt.available_channels,
         limits=rt.limits,
     )
-    written = pending_written(getattr(message, "headers", None))  # by the HTTP door
+    written = pending_written(message.headers)  # by the HTTP door
     for status in plan.statuses:
         if not (written and status["status"] == "PENDING"):
             await rt.emit_status(status, STAGE)

@@ -61,10 +61,16 @@ class FoldWatch:
         worker, or by whoever committed up to `committed` (the group's committed offset:
         a partition with nothing new, or one another worker folded while it held it,
         leaving this worker's own position behind). Unknown counts as caught up."""
+        folded = self.folded_through(partition, committed)
+        return end is None or folded is None or folded >= end - 1
+
+    def folded_through(self, partition: int, committed: int | None = None) -> int | None:
+        """The last offset of `partition` known folded: this worker's own position, or the
+        group's committed offset less one, whichever is further; None if neither is known."""
         folded = self.positions.get(partition)
         if committed is not None:
             folded = max(folded if folded is not None else -1, committed - 1)
-        return end is None or folded is None or folded >= end - 1
+        return folded
 
 
 @dataclass
@@ -143,8 +149,7 @@ class StateBarrier:
         """Every record before the mark folded. Unlike `FoldWatch.caught_up`, a partition
         this worker has not folded yet, with no committed offset, has not passed it."""
         partition, end = mark
-        folded = self.watch.positions.get(partition, -1)
-        committed = self.consumer.committed(self.topic, partition)
-        if committed is not None:
-            folded = max(folded, committed - 1)
-        return folded >= end - 1
+        folded = self.watch.folded_through(
+            partition, self.consumer.committed(self.topic, partition)
+        )
+        return (folded if folded is not None else -1) >= end - 1
