@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from pipeline.domain.idempotency import CONFLICT_REASON, Seen, decide, fingerprint, reservation
 from pipeline.domain.ids import message_id_for_offset, message_key, user_key
 from pipeline.domain.planning import plan_request
-from pipeline.domain.records import pending_written
+from pipeline.domain.records import pending_written, template_version_seen
 from pipeline.domain.tenancy import check_keyed_record, valid_tenant
 from pipeline.kafka.batches import Stage
 from pipeline.runtime import Runtime
 
-__all__ = ["STAGE", "USER_KEY_RULE", "handle_one", "ingest"]
+__all__ = ["STAGE", "TEMPLATE_POLL_S", "USER_KEY_RULE", "handle_one", "ingest"]
 
 STAGE = "ingest"
 USER_KEY_RULE = "tenant:userId"  # the catalog's key of the requests topic (the wiring passes it)
+TEMPLATE_POLL_S = 0.02
 
 
 async def ingest(stream: Any, rt: Runtime, stage: Stage, key_rule: str = USER_KEY_RULE) -> None:
@@ -55,6 +57,7 @@ async def handle_one(rt: Runtime, message: Any, key_rule: str = USER_KEY_RULE) -
         await _refuse(rt, message, request, CONFLICT_REASON, error)
         return
 
+    await _template_caught_up(rt, request, template_version_seen(message.headers))
     user = request.get("recipient", {}).get("userId") or ""
     plan = plan_request(
         request,
@@ -86,6 +89,20 @@ async def handle_one(rt: Runtime, message: Any, key_rule: str = USER_KEY_RULE) -
         # one is processed. Where we saw it: a replay of this same offset after a
         # crash is processed again (the send ledger stops a second provider call).
         rt.tables.idempotency[dedup_key] = reservation(position, body, time.time())
+
+
+async def _template_caught_up(rt: Runtime, request: dict[str, Any], version: int | None) -> None:
+    """Wait (at most HERALD_READ_CATCH_UP_TIMEOUT) until this worker's catalog has the
+    template version the door checked the request against: the door's process may have
+    read a just-saved template from `herald.templates` a moment before this one did."""
+    if version is None:
+        return
+    deadline = time.monotonic() + rt.settings.read_catch_up_s
+    while time.monotonic() < deadline:
+        found = rt.templates.find(str(request.get("template")), str(request.get("tenant")))
+        if found is None or found.version >= version:
+            return
+        await asyncio.sleep(TEMPLATE_POLL_S)
 
 
 async def _refuse(

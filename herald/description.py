@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pipeline.runtime import Runtime
 
-__all__ = ["LANE", "StageSpec", "TableSpec", "TimerSpec", "Topology"]
+__all__ = ["LANE", "StageSpec", "TableSpec", "TimerSpec", "Topology", "ViewSpec"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,15 @@ class TableSpec:
     holds: str
 
 
+@dataclass(frozen=True)
+class ViewSpec:
+    """A topic every process reads whole into memory (not split across the group)."""
+
+    name: str
+    topic: str
+    holds: str
+
+
 @dataclass
 class Topology:
     """The stages, timers and tables `wire` declared (and the runtime the ingress shares)."""
@@ -48,6 +57,7 @@ class Topology:
     stages: list[StageSpec] = field(default_factory=list)
     timers: list[TimerSpec] = field(default_factory=list)
     table_specs: list[TableSpec] = field(default_factory=list)
+    views: list[ViewSpec] = field(default_factory=list)
 
     @property
     def agents(self) -> dict[str, str]:
@@ -91,6 +101,11 @@ class Topology:
         for table in self.table_specs:
             lines.append(f"  {table.name:<{width}}  {table.changelog}")
             lines.append(f"  {'':<{width}}  {table.holds}")
+        if self.views:
+            lines += ["", "Views (every worker and ingress reads the whole topic):", ""]
+        for view in self.views:
+            lines.append(f"  {view.name:<{width}}  {view.topic}")
+            lines.append(f"  {'':<{width}}  {view.holds}")
         return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import structlog
@@ -35,6 +36,7 @@ from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.kafka.preferences_view import PreferencesView
 from pipeline.kafka.producer import AckedProducer
+from pipeline.kafka.template_view import TemplateView
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 
@@ -52,17 +54,19 @@ def build_door(settings: Settings, session: aiohttp.ClientSession) -> IngressDoo
         )
     codec = AvroCodec(SchemaSet.from_dir(settings.schemas_dir))
     topics = Catalog.load(settings.topics_file)
+    templates = TemplateCatalog.from_dir(
+        settings.templates_dir, default_locale=settings.default_locale
+    )
     return IngressDoor(
         settings,
         metrics=Metrics(),
-        templates=TemplateCatalog.from_dir(
-            settings.templates_dir, default_locale=settings.default_locale
-        ),
+        templates=templates,
         limits=topics.limits(http_max_body=settings.http_max_body),
         producer=AckedProducer(
             settings.bootstrap, codec, {name: schema for name, schema in DOOR_TOPICS.values()}
         ),
         preferences_view=PreferencesView(codec),
+        template_view=TemplateView(codec, templates),
         worker=WorkerClient(
             session,
             settings.worker_base_url,
@@ -76,7 +80,7 @@ def build_door(settings: Settings, session: aiohttp.ClientSession) -> IngressDoo
 class RunningIngress:
     door: IngressDoor
     port: int
-    view: asyncio.Task[None]  # the preferences view's reader: the ingress stops if it dies
+    view: asyncio.Future[Any]  # the views' readers: the ingress stops if one dies
 
 
 @asynccontextmanager
@@ -89,7 +93,10 @@ async def serving(settings: Settings, port: int | None = None) -> AsyncIterator[
         issuer=settings.jwt_issuer, audience=settings.jwt_audience,
     )  # fmt: skip
     runner = IngressRunner(Ingress(door, verifier).build(), access_log=None)
-    view = asyncio.create_task(door.preferences_view.run(settings.bootstrap))
+    views = [door.preferences_view, door.template_view]
+    view: asyncio.Future[Any] = asyncio.gather(
+        *(v.run(settings.bootstrap) for v in views if v is not None)
+    )
     try:
         await door.producer.start()
         await runner.setup()
@@ -116,8 +123,8 @@ async def _main(settings: Settings) -> None:
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({stopping, running.view}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
-        if running.view.done():  # consent answers would go stale: stop, loudly
-            raise ConfigError(f"the preferences view stopped: {running.view.exception()!r}")
+        if running.view.done():  # consent or templates would go stale: stop, loudly
+            raise ConfigError(f"a view stopped: {running.view.exception()!r}")
 
 
 def run_ingress(settings: Settings) -> None:

@@ -22,6 +22,7 @@
                                 (what GET /v1/notifications/{id} reads)
 
     herald.users.preferences ──► [preferences] preferences table
+    herald.templates ──► every process's template catalog (PUT /v1/templates writes it)
     every stage ──► herald.notifications.dlq (original bytes + reason)
 
 Kafka hops are where they buy something: the lane topics re-split traffic by
@@ -44,7 +45,7 @@ from agents.provider_events import provider_events
 from agents.scheduler import fire_due, schedule_agent
 from agents.send import send
 from agents.status import status
-from herald.description import StageSpec, TableSpec, TimerSpec, Topology
+from herald.description import StageSpec, TableSpec, TimerSpec, Topology, ViewSpec
 from pipeline.budgets import RateBudgets
 from pipeline.domain.breaker import CircuitBreaker
 from pipeline.domain.retry import RetryPolicy
@@ -132,6 +133,7 @@ def wire(
         audit=sink(names.AUDIT),
         scheduler=sink(names.SCHEDULER),
         provider_events=sink(names.PROVIDER_EVENTS),
+        templates=sink(names.TEMPLATES),
         dispatch={k: sink(n) for k, n in dispatch_names.items()},
     )
     tables = Tables(
@@ -154,6 +156,11 @@ def wire(
     )  # fmt: skip
     topo = Topology(runtime)
     topo.table_specs = [TableSpec(name, changelogs[name].name, table_help(name)) for name in HOLDS]
+    # Read by `herald.worker.WorkerServices` (and the ingress), applied to `templates`.
+    topo.views.append(ViewSpec(
+        "templates", names.TEMPLATES,
+        f"{topics[names.TEMPLATES].key} -> a tenant's saved template (the catalog renders it)",
+    ))  # fmt: skip
 
     def agent(
         name: str, topic: str, fn: Callable[..., Awaitable[None]], *, writes: tuple[str, ...],

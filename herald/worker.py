@@ -35,6 +35,7 @@ from pipeline.kafka.catalog import Catalog
 from pipeline.kafka.codecs import AvroCodec, SchemaSet
 from pipeline.kafka.owners import Owners
 from pipeline.kafka.rocksdb_budget import RocksDBBudget
+from pipeline.kafka.template_view import TemplateView
 from pipeline.metrics import Metrics
 from pipeline.providers import build_providers
 from pipeline.runtime import Runtime
@@ -52,7 +53,8 @@ __all__ = [
 
 class WorkerServices(Service):
     """Runs with the Faust app: the HTTP ingress, the breakers' clock, the HTTP clients
-    (the providers', and one to the group's other workers for reads they hold)."""
+    (the providers', and one to the group's other workers for reads they hold), and the
+    view of the tenants' saved templates (`herald.templates`) applied to the catalog."""
 
     def __init__(
         self,
@@ -71,11 +73,13 @@ class WorkerServices(Service):
         self.heap = heap
         self.peers: aiohttp.ClientSession | None = None  # to the group's other workers
         self.runner: IngressRunner | None = None
+        self.template_view = TemplateView(runtime.codec, runtime.templates)
 
     def ready(self) -> bool:
         app = self.app
         recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
-        return bool(recovered and not app.rebalancing and not app.in_recovery)
+        settled = recovered and not app.rebalancing and not app.in_recovery
+        return bool(settled and self.template_view.caught_up)
 
     async def on_start(self) -> None:
         s = self.runtime.settings
@@ -99,6 +103,11 @@ class WorkerServices(Service):
         """Open circuits become half-open after their probe interval, traffic or not."""
         for breaker in self.runtime.breakers.values():
             breaker.tick()
+
+    @Service.task
+    async def _read_templates(self) -> None:
+        """Every saved template, then each one saved later (a failure stops the worker)."""
+        await self.template_view.run(self.runtime.settings.bootstrap)
 
     @Service.task
     async def _trim_heap(self) -> None:

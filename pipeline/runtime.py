@@ -50,6 +50,7 @@ class Sinks:
     audit: Any
     scheduler: Any
     provider_events: Any
+    templates: Any  # the tenants' saved templates (the HTTP door writes them)
     dispatch: Mapping[tuple[str, str], Any]  # (channel, lane) -> topic
 
 

@@ -11,8 +11,8 @@ from pipeline.domain.segments import sms_segments
 from pipeline.domain.templates import Rendered
 
 __all__ = [
-    "PENDING_HEADER", "audit_record", "dead_letter", "dispatch_record", "dlq_status",
-    "pending_written", "status_record",
+    "PENDING_HEADER", "TEMPLATE_VERSION_HEADER", "audit_record", "dead_letter",
+    "dispatch_record", "dlq_status", "pending_written", "status_record", "template_version_seen",
 ]  # fmt: skip
 
 # A request record's header saying its PENDING status is on the status topic already (the
@@ -20,13 +20,32 @@ __all__ = [
 PENDING_HEADER = "herald-pending"
 
 
+# A request record's header naming the version of its template the HTTP door checked it
+# against: ingest renders from that version or a later one (a template saved through the
+# API is used by every message accepted after the save's answer).
+TEMPLATE_VERSION_HEADER = "herald-template-version"
+
+
 def pending_written(headers: Any) -> bool:
     """Whether a record's headers (Kafka's list of (name, bytes), or a mapping) carry
     PENDING_HEADER."""
+    return _header(headers, PENDING_HEADER) is not None
+
+
+def template_version_seen(headers: Any) -> int | None:
+    """The template version TEMPLATE_VERSION_HEADER names (None: absent or not a number)."""
+    value = _header(headers, TEMPLATE_VERSION_HEADER)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _header(headers: Any, wanted: str) -> bytes | None:
     if not headers:
-        return False
+        return None
     pairs = headers.items() if isinstance(headers, Mapping) else headers
-    return any(name == PENDING_HEADER for name, _value in pairs)
+    return next((bytes(value or b"") for name, value in pairs if name == wanted), None)
 
 
 def status_record(

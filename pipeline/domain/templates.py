@@ -16,6 +16,7 @@ for it and the recipient's time zone by the filters of `pipeline.domain.formatti
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +28,17 @@ from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
 from pipeline.domain.formatting import FILTERS, RENDER_KEY, RenderSettings, time_zone
-from pipeline.domain.locales import TEMPLATE_DEFAULT_LOCALE, pick_locale
-from pipeline.domain.variants import Variant, assign_variant, parse_variants
+from pipeline.domain.locales import TEMPLATE_DEFAULT_LOCALE
+from pipeline.domain.template_model import ApprovedTemplate, Template, parse_template
 from pipeline.exceptions import TemplateDataError, TemplateError
 
 __all__ = [
-    "DEFAULT_LOCALE", "ApprovedTemplate", "Rendered", "Template", "TemplateCatalog", "one_line",
-    "parse_template",
+    "COMPILED_CACHE", "DEFAULT_LOCALE", "ApprovedTemplate", "Rendered", "Template",
+    "TemplateCatalog", "one_line", "parse_template",
 ]  # fmt: skip
 
 DEFAULT_LOCALE = TEMPLATE_DEFAULT_LOCALE
+COMPILED_CACHE = 2048  # compiled sources kept; saved templates replace older versions
 # C0 and C1 controls (CR, LF, VT, FF, NEL, ...) and the Unicode line and paragraph separators.
 _BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -49,24 +51,6 @@ def one_line(text: str) -> str:
     with SMTP. Everything else, emoji joiners included, is kept as it is.
     """
     return _BREAKS.sub(" ", text).strip()
-
-
-@dataclass(frozen=True)
-class ApprovedTemplate:
-    """A WhatsApp template approved by Meta, for business-initiated messages.
-
-    Outside the 24-hour customer-service window WhatsApp takes only these: the text is
-    Meta's copy, and the message carries only the values of {{1}}, {{2}}, ...
-    `parameters` names the data variable of each, in order.
-    """
-
-    name: str
-    language: str
-    parameters: tuple[str, ...] = ()
-
-    def values(self, data: Mapping[str, Any]) -> tuple[str, ...]:
-        """The parameters' values from a request's data, in order."""
-        return tuple(str(data[p]) for p in self.parameters)
 
 
 @dataclass(frozen=True)
@@ -83,114 +67,26 @@ class Rendered:
     version: int | None = None  # the template's version this was rendered from
 
 
-@dataclass(frozen=True)
-class Template:
-    """One template: content per locale, channel and part; variants replace some parts."""
-
-    id: str
-    priority: str
-    variables: tuple[str, ...]
-    locales: Mapping[str, Mapping[str, Mapping[str, Any]]]
-    version: int = 1
-    variants: tuple[Variant, ...] = ()
-
-    def resolve_locale(
-        self, request: str | None = None, profile: str | None = None, tenant: str | None = None
-    ) -> str:
-        """The locale to render in: request, profile, tenant default (see `pick_locale`)."""
-        return pick_locale(self.locales, request, profile, tenant)
-
-    def missing_variables(self, data: Mapping[str, Any]) -> list[str]:
-        return [v for v in self.variables if data.get(v) in (None, "")]
-
-    def channels(self, locale: str) -> set[str]:
-        return set(self.locales.get(locale, {}))
-
-    def variant_for(self, tenant: str, user_id: str) -> str | None:
-        """The variant this user gets (None without variants); see `assign_variant`."""
-        return assign_variant(
-            self.variants, tenant=tenant, user_id=user_id, template_id=self.id,
-            version=self.version,
-        )  # fmt: skip
-
-    def parts(self, locale: str, channel: str, variant: str | None = None) -> Mapping[str, Any]:
-        """The parts of `channel` in `locale` as `variant` sees them; {} if there are none."""
-        own = self.locales.get(locale, {}).get(channel)
-        if own is None:
-            return {}
-        chosen = next((v for v in self.variants if v.name == variant), None)
-        return {**own, **chosen.parts(locale, channel)} if chosen else own
-
-    def whatsapp_template(self, locale: str, variant: str | None = None) -> ApprovedTemplate | None:
-        """The approved WhatsApp template of `locale` (and `variant`), if it declares one."""
-        spec = self.parts(locale, "whatsapp", variant).get("template")
-        if not isinstance(spec, Mapping):
-            return None
-        return ApprovedTemplate(
-            str(spec["name"]), str(spec.get("language", locale)),
-            tuple(str(p) for p in spec.get("parameters") or ()),
-        )  # fmt: skip
-
-
-def parse_template(doc: Any) -> Template:
-    """A Template from its YAML document, its shape checked (TemplateError if wrong)."""
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("id"), str):
-        raise TemplateError("a template needs an id")
-    tid = doc["id"]
-    version = doc.get("version", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise TemplateError(f"template {tid!r}: version must be an integer >= 1")
-    locales = doc.get("locales")
-    if not isinstance(locales, Mapping) or not locales:
-        raise TemplateError(f"template {tid!r} needs locales")
-    template = Template(
-        id=tid,
-        priority=doc.get("priority", "standard"),
-        variables=tuple(doc.get("variables", ())),
-        locales=locales,
-        version=version,
-        variants=parse_variants(tid, doc.get("variants"), locales),
-    )
-    names: list[str | None] = [v.name for v in template.variants]
-    for variant in names or [None]:
-        for locale in locales:
-            _check_approved(template, locale, variant)
-    return template
-
-
-def _check_approved(template: Template, locale: str, variant: str | None) -> None:
-    """The approved WhatsApp template, if any, has a name and fills only declared variables.
-
-    Checked when the template is loaded: found when sending, outside the service window,
-    it would be a message that cannot go.
-    """
-    spec = template.parts(locale, "whatsapp", variant).get("template")
-    if spec is None:
-        return
-    where = f"template {template.id!r} ({locale}, whatsapp)"
-    if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
-        raise TemplateError(f"{where}: the approved template needs a name")
-    params = spec.get("parameters") or []
-    unknown = [p for p in params if p not in template.variables] if isinstance(params, list) else []
-    if not isinstance(params, list) or unknown:
-        raise TemplateError(f"{where}: parameters must be a list of declared variables")
-
-
 class TemplateCatalog:
     """Every known template by id, with sandboxed jinja2 environments (text and HTML).
 
-    `default_locale` is the tenant's default (`HERALD_DEFAULT_LOCALE`), tried after the
-    request's and the profile's locale.
+    The shipped templates serve every tenant; a tenant's saved templates (the registry,
+    `herald.templates`, applied by `store` and `drop`) take their place for that tenant
+    only. `default_locale` is the tenant's default (`HERALD_DEFAULT_LOCALE`), tried
+    after the request's and the profile's locale.
     """
 
     def __init__(self, templates: Iterable[Template], *, default_locale: str = "en") -> None:
         self.templates = {t.id: t for t in templates}
+        self.saved: dict[tuple[str, str], Template] = {}  # (tenant, id) -> the tenant's own
         self.default_locale = default_locale
         self.env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
         self.html_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
         for env in (self.env, self.html_env):
             env.filters.update(FILTERS)
-        self._compiled: dict[tuple[bool, str], Any] = {}  # (html?, source): one per text
+        # (html?, source) -> compiled, least recently used first: bounded, as saved
+        # versions replace each other for as long as the worker runs.
+        self._compiled: OrderedDict[tuple[bool, str], Any] = OrderedDict()
 
     @classmethod
     def from_dir(cls, directory: Path, *, default_locale: str = "en") -> TemplateCatalog:
@@ -200,18 +96,35 @@ class TemplateCatalog:
             default_locale=default_locale,
         )
 
-    def get(self, template_id: str) -> Template:
-        try:
-            return self.templates[template_id]
-        except KeyError:
+    def store(self, tenant: str, template: Template) -> None:
+        """A tenant's saved template, from now on used for the tenant's messages."""
+        self.saved[(tenant, template.id)] = template
+
+    def drop(self, tenant: str, template_id: str) -> None:
+        """Forget a tenant's saved template: the shipped one (if any) serves again."""
+        self.saved.pop((tenant, template_id), None)
+
+    def find(self, template_id: str, tenant: str = "") -> Template | None:
+        """The template `tenant` sees under `template_id`: its own, else the shipped one."""
+        return self.saved.get((tenant, template_id)) or self.templates.get(template_id)
+
+    def listing(self, tenant: str) -> list[Template]:
+        """Every template `tenant` sees, by id."""
+        ids = {*self.templates, *(tid for t, tid in self.saved if t == tenant)}
+        return [t for t in (self.find(tid, tenant) for tid in sorted(ids)) if t is not None]
+
+    def get(self, template_id: str, tenant: str = "") -> Template:
+        found = self.find(template_id, tenant)
+        if found is None:
             raise TemplateError(
                 f"unknown template {template_id!r}",
                 [{"field": "template", "message": f"unknown template {template_id!r}"}],
-            ) from None
+            )
+        return found
 
-    def check(self, template_id: str, data: Mapping[str, Any]) -> Template:
+    def check(self, template_id: str, data: Mapping[str, Any], tenant: str = "") -> Template:
         """The template, if it exists and `data` has every variable it declares."""
-        template = self.get(template_id)
+        template = self.get(template_id, tenant)
         missing = template.missing_variables(data)
         if missing:
             raise TemplateError(
@@ -240,7 +153,7 @@ class TemplateCatalog:
         variants renders the one (`tenant`, `user_id`) is assigned, the same on every
         channel and every attempt.
         """
-        template = self.check(template_id, data)
+        template = self.check(template_id, data, tenant)
         chosen = template.resolve_locale(locale, profile_locale, self.default_locale)
         variant = template.variant_for(tenant, user_id)
         parts = template.parts(chosen, channel, variant)
@@ -284,4 +197,8 @@ class TemplateCatalog:
         if compiled is None:
             env = self.html_env if html else self.env
             compiled = self._compiled[key] = env.from_string(source)
+            if len(self._compiled) > COMPILED_CACHE:
+                self._compiled.popitem(last=False)
+        else:
+            self._compiled.move_to_end(key)
         return compiled

@@ -138,7 +138,10 @@ def check_request(
         bad("template", "required")
     if errors:
         raise ValidationError("invalid notification request", errors)
-    return templates.check(str(template_id), record.get("data") or {})
+    tenant = record.get("tenant")
+    return templates.check(
+        str(template_id), record.get("data") or {}, tenant if isinstance(tenant, str) else ""
+    )
 
 
 def _check_reachable(record: Mapping[str, Any], recipient: Mapping[str, Any], bad: Any) -> None:

@@ -21,9 +21,10 @@ from pipeline.domain.routing import CHANNELS
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.door import DoorTopic
 from pipeline.http.worker_client import WorkerClient
-from pipeline.kafka.catalog import AUDIT, PROVIDER_EVENTS, REQUESTS, STATUS
+from pipeline.kafka.catalog import AUDIT, PROVIDER_EVENTS, REQUESTS, STATUS, TEMPLATES
 from pipeline.kafka.preferences_view import PreferencesView
 from pipeline.kafka.producer import AckedProducer
+from pipeline.kafka.template_view import TemplateView
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 
@@ -35,6 +36,7 @@ DOOR_TOPICS: Mapping[DoorTopic, tuple[str, str]] = {
     "status": (STATUS, "NotificationStatus"),
     "audit": (AUDIT, "AuditRecord"),
     "provider_events": (PROVIDER_EVENTS, "ProviderEvent"),
+    "templates": (TEMPLATES, "TemplateDocument"),
 }
 
 
@@ -51,6 +53,7 @@ class IngressDoor:
         producer: AckedProducer,
         preferences_view: PreferencesView,
         worker: WorkerClient,
+        template_view: TemplateView | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -59,6 +62,7 @@ class IngressDoor:
         self.producer = producer
         self.preferences_view = preferences_view
         self.worker = worker
+        self.template_view = template_view  # the tenants' saved templates into `templates`
 
     @property
     def available_channels(self) -> set[str]:
@@ -66,8 +70,9 @@ class IngressDoor:
         return set(CHANNELS)
 
     def ready(self) -> bool:
-        """Ready once the producer is connected and the preferences view has caught up."""
-        return self.producer.connected and self.preferences_view.caught_up
+        """Ready once the producer is connected and the views have caught up."""
+        views = [self.preferences_view, self.template_view]
+        return self.producer.connected and all(v.caught_up for v in views if v is not None)
 
     async def preferences(
         self, authorization: str, tenant: str, user_id: str, *, forwarded: bool = False

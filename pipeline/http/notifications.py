@@ -26,7 +26,12 @@ from pipeline.domain.ids import (
     user_key,
 )
 from pipeline.domain.planning import check_fits
-from pipeline.domain.records import PENDING_HEADER, audit_record, status_record
+from pipeline.domain.records import (
+    PENDING_HEADER,
+    TEMPLATE_VERSION_HEADER,
+    audit_record,
+    status_record,
+)
 from pipeline.domain.routing import route_channels
 from pipeline.domain.statuses import OUTCOMES
 from pipeline.domain.validation import ID_RE, check_request
@@ -64,7 +69,7 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
         message_id_for_idempotency_key(tenant, idem) if idem else new_message_id()
     )
     record = body.to_record(tenant, message_id)
-    check_request(record, door.templates)  # the domain rules, as for records from Kafka
+    template = check_request(record, door.templates)  # the domain rules, as from Kafka
     channels = route_channels(record, door.available_channels)
     check_fits(record, templates=door.templates, limits=door.limits, channels=channels)  # 413/422
     authorization = request.headers.get("Authorization", "")
@@ -90,7 +95,8 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
         # produce leaves a PENDING under an id the client was not given, or will retry).
         pending = status_record(record, "PENDING")
         await door.produce("status", [(message_key(tenant, message_id), pending)])
-        await door.produce("requests", [(key, record)], {PENDING_HEADER: b"1"})
+        checked = {PENDING_HEADER: b"1", TEMPLATE_VERSION_HEADER: str(template.version).encode()}
+        await door.produce("requests", [(key, record)], checked)
         door.metrics.notifications.labels("door", "PENDING").inc()
     location = f"/v1/notifications/{message_id}"
     wait = prefer_wait(request.headers.getall("Prefer", []))

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from pipeline.domain.idempotency import FINGERPRINT_RE
 from pipeline.domain.validation import ID_RE
-from pipeline.http import notifications, receivers, service, users
+from pipeline.http import notifications, receivers, service, templates_api, users
 from pipeline.http.context import Handler
 from pipeline.http.models import (
     Accepted,
@@ -48,6 +48,7 @@ from pipeline.http.problems import (
     WORKER_UNAVAILABLE,
     ProblemKind,
 )
+from pipeline.http.template_models import StoredTemplate, TemplateBody, TemplateListing
 from pipeline.http.webhooks import WEBHOOK_PROVIDERS
 
 __all__ = ["Answer", "Operation", "Param", "RawBody", "operations"]
@@ -124,6 +125,13 @@ def operations() -> tuple[Operation, ...]:
     """The route table, in the order the description lists it (built afresh: nothing shared)."""
     string = {"type": "string"}
     location = Param("Location", "header", "Where the message's state is read.", required=True)
+    template_id = Param(
+        "templateId",
+        "path",
+        "The template's id (the requests' `template`).",
+        {"type": "string", "pattern": ID_RE.pattern},
+        required=True,
+    )
     # SendGrid posts a JSON array, WhatsApp Cloud and Vonage an object, Twilio (and Vonage) a form.
     json_or_form = (
         ("application/json", {"type": ["object", "array"]}),
@@ -206,6 +214,40 @@ def operations() -> tuple[Operation, ...]:
                           {"type": "string", "pattern": ID_RE.pattern}, required=True),),
             answers=(Answer(200, "The stored record, or null.", StoredPreferences),),
             problems=(INVALID, REBALANCING),
+        ),
+        Operation(
+            "PUT", "/v1/templates/{templateId}", templates_api.put_template,
+            "Save a template", "templates",
+            scope="templates:manage",
+            body=TemplateBody,
+            description="Checked before it is saved: it must compile in the rendering "
+            "sandbox, reach nothing named with a leading `_` (`{{ ''.__class__ }}` is 422, "
+            "never rendered), and use exactly the variables it declares. Saved as the next "
+            "version on `herald.templates` and answered once this process uses it; every "
+            "worker reads it from there, so the next message uses it without a restart. "
+            "The tenant's own template replaces a shipped one of the same id for that "
+            "tenant only. Each message's state names the version it was rendered from.",
+            params=(template_id,),
+            answers=(Answer(201, "Saved, version 1 for the tenant.", StoredTemplate),
+                     Answer(200, "Saved as the next version.", StoredTemplate)),
+            problems=(BAD_TEMPLATE, STATE_BEHIND),
+        ),
+        Operation(
+            "GET", "/v1/templates/{templateId}", templates_api.get_template,
+            "A template", "templates",
+            scope="templates:manage",
+            description="The template the tenant's messages are rendered from now: the "
+            "tenant's saved one, else the shipped one (`source`).",
+            params=(template_id,),
+            answers=(Answer(200, "The template and its version.", StoredTemplate),),
+            problems=(NOT_FOUND, INVALID),
+        ),
+        Operation(
+            "GET", "/v1/templates", templates_api.list_templates,
+            "The tenant's templates", "templates",
+            scope="templates:manage",
+            description="Every template the tenant can send: shipped and saved, by id.",
+            answers=(Answer(200, "Id, version, priority and source of each.", TemplateListing),),
         ),
         Operation(
             "POST", "/webhooks/{provider}", receivers.provider_webhook,

@@ -27,6 +27,7 @@ __all__ = [
     "SCHEDULER",
     "STATUS",
     "SUBSCRIPTIONS",
+    "TEMPLATES",
     "Catalog",
     "TopicSpec",
     "dispatch_topic",
@@ -43,6 +44,7 @@ DLQ = "herald.notifications.dlq"
 PROVIDER_EVENTS = "herald.provider.events"
 AUDIT = "herald.audit"
 SCHEDULER = "herald.scheduler"
+TEMPLATES = "herald.templates"
 
 
 def dispatch_topic(channel: str, lane: str) -> str:

@@ -152,6 +152,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "categories": {"marketing": CONSENT_NO},
         "updatedAt": AT,
     },
+    "TemplateDocument": {
+        "tenant": "acme",
+        "templateId": "welcome",
+        "version": 2,
+        "document": '{"priority": "standard", "variables": ["name"], '
+        '"locales": {"en": {"sms": {"text": "Hi {{ name }}"}}}}',
+        "updatedAt": AT,
+    },
     "UserProfile": {
         "tenant": "acme",
         "userId": "u-1",
@@ -181,8 +189,14 @@ def codec(schemas: SchemaSet) -> AvroCodec:
 
 
 @pytest.fixture(scope="session")
-def templates(settings: Settings) -> TemplateCatalog:
+def shipped(settings: Settings) -> TemplateCatalog:
     return TemplateCatalog.from_dir(settings.templates_dir)
+
+
+@pytest.fixture
+def templates(shipped: TemplateCatalog) -> TemplateCatalog:
+    """The shipped templates in a catalog of the test's own (a tenant's saved ones stay in it)."""
+    return TemplateCatalog(shipped.templates.values())
 
 
 @pytest.fixture

@@ -87,6 +87,7 @@ def world(codec: AvroCodec, templates: TemplateCatalog) -> Any:
         audit=FakeSink("herald.audit", codec, "AuditRecord"),
         scheduler=FakeSink("herald.scheduler", codec, "ScheduledDelivery"),
         provider_events=FakeSink("herald.provider.events", codec, "ProviderEvent"),
+        templates=FakeSink("herald.templates", codec, "TemplateDocument"),
         dispatch=lanes,
     )
     tables = Tables(*({} for _ in range(5)))

@@ -95,7 +95,8 @@ async def test_a_post_is_produced_by_the_ingress_with_no_question_to_the_worker(
     # Its PENDING went first, to the status topic (read-your-writes), and the request says so.
     [(status_key, pending)] = producer.sent["herald.notifications.status"]
     assert (status_key, pending["status"]) == (f"acme:{accepted['messageId']}", "PENDING")
-    assert producer.headers["herald.notifications.requests"] == [{"herald-pending": b"1"}]
+    checked = {"herald-pending": b"1", "herald-template-version": b"1"}  # booking-confirmation v1
+    assert producer.headers["herald.notifications.requests"] == [checked]
 
 
 async def test_a_get_is_forwarded_with_the_callers_token(codec: AvroCodec) -> None:
