@@ -24,7 +24,6 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from pipeline.domain.templates import TemplateCatalog
 from pipeline.exceptions import ConfigError
 from pipeline.http.api import Ingress
 from pipeline.http.auth import TokenVerifier
@@ -39,6 +38,7 @@ from pipeline.kafka.producer import AckedProducer
 from pipeline.kafka.template_view import TemplateView
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
+from pipeline.template_setup import starting_catalog
 
 __all__ = ["RunningIngress", "build_door", "run_ingress", "serving"]
 
@@ -54,9 +54,7 @@ def build_door(settings: Settings, session: aiohttp.ClientSession) -> IngressDoo
         )
     codec = AvroCodec(SchemaSet.from_dir(settings.schemas_dir))
     topics = Catalog.load(settings.topics_file)
-    templates = TemplateCatalog.from_dir(
-        settings.templates_dir, default_locale=settings.default_locale
-    )
+    templates = starting_catalog(settings)
     return IngressDoor(
         settings,
         metrics=Metrics(),

@@ -22,7 +22,6 @@ from mode import Service
 
 from herald.topology import Topology, wire
 from pipeline.domain.breaker import CircuitBreaker, CircuitState
-from pipeline.domain.templates import TemplateCatalog
 from pipeline.heap import GlibcHeap
 from pipeline.http.api import Ingress
 from pipeline.http.auth import TokenVerifier
@@ -40,6 +39,7 @@ from pipeline.metrics import Metrics
 from pipeline.providers import build_providers
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
+from pipeline.template_setup import starting_catalog
 
 __all__ = [
     "BuiltWorker",
@@ -178,9 +178,7 @@ def build_worker(
         settings,
         topics=Catalog.load(settings.topics_file),
         codec=AvroCodec(SchemaSet.from_dir(settings.schemas_dir)),
-        templates=TemplateCatalog.from_dir(
-            settings.templates_dir, default_locale=settings.default_locale
-        ),
+        templates=starting_catalog(settings),
         metrics=metrics,
         providers=providers,
         breakers=breakers_for(settings, names, metrics),

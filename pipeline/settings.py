@@ -50,6 +50,7 @@ class Settings:
     # The tenant's default locale (BCP 47): a message is rendered in the request's locale,
     # else the user's profile's, else this; each also tried by its language (es-MX: es).
     default_locale: str = env_field("HERALD_DEFAULT_LOCALE", "en")
+    tenant_locales: str = env_field("HERALD_TENANT_LOCALES", "")  # "acme=es-MX,globex=en"
     # Worker.
     app_id: str = env_field("HERALD_APP_ID", "herald")
     worker_datadir: Path | None = env_field("HERALD_WORKER_DATADIR", None)

@@ -1,9 +1,10 @@
 """Which of a template's locales a message is rendered in: one pure decision.
 
 The candidates, in order: the request's `recipient.locale`, the user's profile locale
-(passed by the profiles increment of issue 12; None until then), the tenant's default
-(`HERALD_DEFAULT_LOCALE`). Each is tried as given (`es-MX`), then by its language (`es`);
-when none matches, the template's default locale: `en` if it has it, else its first.
+(passed by ingest from the user's profile), the tenant's default (its entry in
+`HERALD_TENANT_LOCALES`, else `HERALD_DEFAULT_LOCALE`). Each is tried as given
+(`es-MX`), then by its language (`es`); when none matches, the template's default
+locale: `en` if it has it, else its first.
 
 Tags are compared normalised (`es_mx`, `ES-mx` and `es-MX` are one locale), because
 they come from requests, profiles and YAML keys written by different people; what is
@@ -15,7 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-__all__ = ["TEMPLATE_DEFAULT_LOCALE", "language_of", "normalise_locale", "pick_locale"]
+__all__ = [
+    "TEMPLATE_DEFAULT_LOCALE", "language_of", "normalise_locale", "parse_tenant_locales",
+    "pick_locale",
+]  # fmt: skip
 
 TEMPLATE_DEFAULT_LOCALE = "en"
 # BCP 47 as people write it: a language, then subtags of letters and digits, - or _ between.
@@ -40,6 +44,18 @@ def normalise_locale(tag: object) -> str | None:
         else:
             out.append(sub.lower())  # numeric region (419), variants, extensions
     return "-".join(out)
+
+
+def parse_tenant_locales(spec: str) -> dict[str, str]:
+    """`acme=es-MX,globex=en` -> {tenant: locale}; ValueError naming a bad entry."""
+    out = {}
+    for item in filter(None, (p.strip() for p in spec.split(","))):
+        tenant, _, tag = item.partition("=")
+        locale = normalise_locale(tag)
+        if not tenant.strip() or locale is None:
+            raise ValueError(f"{item!r} is not tenant=locale")
+        out[tenant.strip()] = locale
+    return out
 
 
 def language_of(tag: str) -> str:

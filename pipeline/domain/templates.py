@@ -72,14 +72,19 @@ class TemplateCatalog:
 
     The shipped templates serve every tenant; a tenant's saved templates (the registry,
     `herald.templates`, applied by `store` and `drop`) take their place for that tenant
-    only. `default_locale` is the tenant's default (`HERALD_DEFAULT_LOCALE`), tried
+    only. A tenant's default locale is its entry of `tenant_locales` (`HERALD_TENANT_LOCALES`),
+    else `default_locale` (`HERALD_DEFAULT_LOCALE`), tried
     after the request's and the profile's locale.
     """
 
-    def __init__(self, templates: Iterable[Template], *, default_locale: str = "en") -> None:
+    def __init__(
+        self, templates: Iterable[Template], *, default_locale: str = "en",
+        tenant_locales: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.templates = {t.id: t for t in templates}
         self.saved: dict[tuple[str, str], Template] = {}  # (tenant, id) -> the tenant's own
         self.default_locale = default_locale
+        self.tenant_locales = dict(tenant_locales or {})  # tenant -> its default locale
         self.env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
         self.html_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
         for env in (self.env, self.html_env):
@@ -89,12 +94,19 @@ class TemplateCatalog:
         self._compiled: OrderedDict[tuple[bool, str], Any] = OrderedDict()
 
     @classmethod
-    def from_dir(cls, directory: Path, *, default_locale: str = "en") -> TemplateCatalog:
+    def from_dir(
+        cls, directory: Path, *, default_locale: str = "en",
+        tenant_locales: Mapping[str, str] | None = None,
+    ) -> TemplateCatalog:  # fmt: skip
         paths = sorted(directory.glob("*.yaml"))
         return cls(
             (parse_template(yaml.safe_load(path.read_text())) for path in paths),
-            default_locale=default_locale,
-        )
+            default_locale=default_locale, tenant_locales=tenant_locales,
+        )  # fmt: skip
+
+    def default_for(self, tenant: str) -> str:
+        """The tenant's default locale: its own (HERALD_TENANT_LOCALES), else everyone's."""
+        return self.tenant_locales.get(tenant, self.default_locale)
 
     def store(self, tenant: str, template: Template) -> None:
         """A tenant's saved template, from now on used for the tenant's messages."""
@@ -154,7 +166,7 @@ class TemplateCatalog:
         channel and every attempt.
         """
         template = self.check(template_id, data, tenant)
-        chosen = template.resolve_locale(locale, profile_locale, self.default_locale)
+        chosen = template.resolve_locale(locale, profile_locale, self.default_for(tenant))
         variant = template.variant_for(tenant, user_id)
         parts = template.parts(chosen, channel, variant)
         if not parts:

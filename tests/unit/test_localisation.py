@@ -15,9 +15,10 @@ import pytest
 from agents.ingest import ingest
 from pipeline.domain.locales import normalise_locale, pick_locale
 from pipeline.domain.templates import TemplateCatalog, parse_template
-from pipeline.exceptions import TemplateDataError, TemplateError
+from pipeline.exceptions import ConfigError, TemplateDataError, TemplateError
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
+from pipeline.template_setup import starting_catalog
 from tests.unit.test_agents import event, run, statuses, world  # noqa: F401
 from tests.unit.test_http_door import EXAMPLE, PROBLEM, headers, serving
 
@@ -76,6 +77,26 @@ def test_the_tenant_default_locale_is_a_setting() -> None:
     assert catalog.render("flight-cancelled", "sms", data, "en-US").locale == "en"
     assert catalog.render("flight-cancelled", "sms", data, "fr").locale == "es"
     assert catalog.render("flight-cancelled", "sms", data, profile_locale="en").locale == "en"
+
+
+def test_a_tenant_may_have_its_own_default_locale() -> None:
+    environ = {"HERALD_DEFAULT_LOCALE": "en", "HERALD_TENANT_LOCALES": "iberia=es_mx, acme=en"}
+    catalog = starting_catalog(Settings.from_env(environ))
+    assert catalog.tenant_locales == {"iberia": "es-MX", "acme": "en"}
+    data = {**DELAY}
+    assert catalog.render("flight-cancelled", "sms", data, tenant="iberia").locale == "es"
+    assert catalog.render("flight-cancelled", "sms", data, tenant="other").locale == "en"
+    assert catalog.render("flight-cancelled", "sms", data, "en", tenant="iberia").locale == "en"
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"HERALD_TENANT_LOCALES": "iberia"}, {"HERALD_TENANT_LOCALES": "=es"},
+     {"HERALD_TENANT_LOCALES": "iberia=../x"}, {"HERALD_DEFAULT_LOCALE": "1"}],
+)  # fmt: skip
+def test_an_unusable_locale_setting_stops_the_process(environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        starting_catalog(Settings.from_env(environ))
 
 
 def catalog_of(text: str) -> TemplateCatalog:
