@@ -17,7 +17,7 @@ from pipeline.domain.compliance import split_by_consent
 from pipeline.domain.limits import Limits, size_bound
 from pipeline.domain.records import audit_record, dispatch_record, status_record
 from pipeline.domain.routing import contact_point, lane_for, route_channels
-from pipeline.domain.templates import TemplateCatalog
+from pipeline.domain.templates import Template, TemplateCatalog
 from pipeline.domain.validation import check_request
 from pipeline.exceptions import (
     ContentOverLimit,
@@ -27,7 +27,7 @@ from pipeline.exceptions import (
     ValidationError,
 )
 
-__all__ = ["Plan", "check_fits", "plan_request", "render_dispatch"]
+__all__ = ["Plan", "check_fits", "known_rendering", "plan_request", "render_dispatch"]
 
 
 @dataclass
@@ -66,7 +66,7 @@ def plan_request(
     try:
         if limits is not None and len(original) > limits.request_bytes:
             raise _request_too_large(len(original), limits)
-        check_request(request, templates, now=now or datetime.now(UTC))
+        template = check_request(request, templates, now=now or datetime.now(UTC))
     except RequestTooLarge as exc:
         return _reject(plan, request, "too-large", _describe(exc))
     except ValidationError as exc:
@@ -76,12 +76,14 @@ def plan_request(
     if not channels:
         return _reject(plan, request, "no-channel", "no reachable channel for this recipient")
 
+    known = known_rendering(template, request)
     consent = split_by_consent(preferences, channels, request["priority"])
     for channel, decision in consent.blocked:
         plan.audits.append(audit_record(request, "BLOCKED", decision.rule, channel))
     allowed = consent.allowed
     if consent.refused_everywhere:
-        plan.statuses.append(status_record(request, "BLOCKED", error=plan.audits[0]["rule"]))
+        rule = plan.audits[0]["rule"]
+        plan.statuses.append(status_record(request, "BLOCKED", error=rule, rendered=known))
         return plan
 
     mode = request.get("mode") or "fallback"
@@ -99,8 +101,17 @@ def plan_request(
         return _reject(Plan(), request, "too-large", _describe(exc))
     except ValidationError as exc:
         return _reject(Plan(), request, "invalid", _describe(exc))
-    plan.statuses.append(status_record(request, "PENDING"))
+    first = plan.dispatches[0][2] if plan.dispatches else known
+    plan.statuses.append(status_record(request, "PENDING", rendered=first))
     return plan
+
+
+def known_rendering(template: Template, request: Mapping[str, Any]) -> dict[str, Any]:
+    """What is known of a request's rendering before it is rendered: its variant and the
+    template's version (the locale waits for the profile, at ingest)."""
+    user = (request.get("recipient") or {}).get("userId") or ""
+    return {"variant": template.variant_for(str(request.get("tenant")), str(user)),
+            "templateVersion": template.version}  # fmt: skip
 
 
 def render_dispatch(

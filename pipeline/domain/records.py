@@ -60,13 +60,17 @@ def status_record(
     at: str | None = None,
     in_doubt: bool = False,
     outcome: str | None = None,
+    rendered: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A NotificationStatus for a request or a dispatch (both carry the ids); `outcome`
     names how an attempt ended where the status does not (FALLBACK on a RETRY).
 
-    A dispatch's status says what was rendered: its locale, variant and template version
-    (a request's has none yet); an SMS dispatch's SENT status also its segment count.
+    A dispatch's status says what was rendered: its locale, variant and template version;
+    a request's says what is known of it (`rendered`: the variant and version, and the
+    locale once rendered), so every status record can be grouped by variant. An SMS
+    dispatch's SENT status also carries its segment count.
     """
+    what = request if rendered is None else rendered
     recipient = request.get("recipient")
     user_id = recipient["userId"] if recipient else request["userId"]
     return {
@@ -84,9 +88,9 @@ def status_record(
         "priority": request.get("priority"),
         "inDoubt": in_doubt,
         "outcome": outcome,
-        "locale": request.get("locale"),
-        "variant": request.get("variant"),
-        "templateVersion": request.get("templateVersion"),
+        "locale": what.get("locale"),
+        "variant": what.get("variant"),
+        "templateVersion": what.get("templateVersion"),
         "segments": request.get("segments") if status == "SENT" else None,
     }
 

@@ -25,7 +25,7 @@ from pipeline.domain.ids import (
     new_message_id,
     user_key,
 )
-from pipeline.domain.planning import check_fits
+from pipeline.domain.planning import check_fits, known_rendering
 from pipeline.domain.records import (
     PENDING_HEADER,
     TEMPLATE_VERSION_HEADER,
@@ -93,7 +93,7 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
     if seen is not Seen.DUPLICATE:  # a duplicate is already on Kafka: the original answer
         # PENDING first: the state never shows a status before it (and a failed request
         # produce leaves a PENDING under an id the client was not given, or will retry).
-        pending = status_record(record, "PENDING")
+        pending = status_record(record, "PENDING", rendered=known_rendering(template, record))
         await door.produce("status", [(message_key(tenant, message_id), pending)])
         checked = {PENDING_HEADER: b"1", TEMPLATE_VERSION_HEADER: str(template.version).encode()}
         await door.produce("requests", [(key, record)], checked)

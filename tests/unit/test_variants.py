@@ -13,6 +13,7 @@ from pipeline.domain.templates import TemplateCatalog, parse_template
 from pipeline.domain.variants import Variant, assign_variant, parse_variants
 from pipeline.exceptions import TemplateError
 from pipeline.kafka.codecs import AvroCodec
+from tests.unit.test_http_door import headers, serving
 
 USERS = [f"user-{i}" for i in range(1000)]
 NEWSLETTER = {"name": "Ana", "offer": "20% off flights to Lisbon"}
@@ -124,6 +125,29 @@ def test_dispatches_carry_the_variant_through_fallback_and_codec(
         assert decoded["variant"] == expected
 
 
+def test_every_status_names_the_variant_pending_and_blocked_too(
+    templates: TemplateCatalog, make_request: Any, now: datetime
+) -> None:
+    """Analytics group statuses by variant: PENDING (and BLOCKED, which renders nothing)
+    name the user's variant and the template version, as the dispatch's statuses do."""
+    newsletter = templates.get("newsletter")
+    opted_out = {"all": {"granted": False, "source": "test", "at": "2026-11-29T10:00:00Z"}}
+    for user in USERS[:10]:
+        request = make_request(
+            template="newsletter", data=dict(NEWSLETTER), priority="marketing",
+            recipient={"userId": user, "email": f"{user}@example.com"},
+        )  # fmt: skip
+        expected = (newsletter.variant_for("acme", user), 1)
+        for preferences, status in ((None, "PENDING"), (opted_out, "BLOCKED")):
+            plan = plan_request(
+                request, b"orig", templates=templates, preferences=preferences,
+                available={"email"}, now=now,
+            )  # fmt: skip
+            [record] = plan.statuses
+            assert record["status"] == status
+            assert (record["variant"], record["templateVersion"]) == expected
+
+
 BASE = {"en": {"sms": {"text": "hi {{ name }}"}, "push": {"subject": "s", "text": "t"}}}
 
 
@@ -165,3 +189,16 @@ def test_a_variant_replaces_only_its_parts() -> None:
         catalog.render("t", "sms", {"name": "Ana"}, tenant="acme", user_id=u).text for u in USERS
     }
     assert texts == {"hi Ana", "hey Ana"}
+
+
+async def test_the_doors_pending_names_the_variant() -> None:
+    body = {"recipient": {"userId": "u-7", "email": "u7@example.com"}, "template": "newsletter",
+            "data": NEWSLETTER, "priority": "marketing"}  # fmt: skip
+    async with serving() as (client, rt):
+        resp = await client.post("/v1/notifications", json=body, headers=headers())
+        assert resp.status == 202, await resp.text()
+    [(_, pending)] = rt.sinks.status.sent
+    expected = rt.templates.get("newsletter").variant_for("acme", "u-7")
+    assert (pending["status"], pending["variant"], pending["templateVersion"]) == (
+        "PENDING", expected, 1,
+    )  # fmt: skip
