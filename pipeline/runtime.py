@@ -26,9 +26,10 @@ from pipeline.domain.records import dead_letter, dlq_status
 from pipeline.domain.retry import RetryPolicy
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.exceptions import DecodeError
-from pipeline.kafka.batches import Ownership, Stage
+from pipeline.kafka.batches import Stage
 from pipeline.kafka.codecs import AvroCodec
 from pipeline.kafka.effects import track
+from pipeline.kafka.ownership import Ownership
 from pipeline.kafka.progress import ConsumerControl, FoldWatch, StateBarrier
 from pipeline.metrics import Metrics
 from pipeline.providers.base import Provider

@@ -8,7 +8,7 @@ import faust
 
 from pipeline.domain.limits import PRODUCER_MAX_REQUEST_BYTES
 from pipeline.kafka import faust_fixes
-from pipeline.kafka.batches import Ownership
+from pipeline.kafka.ownership import Ownership
 from pipeline.settings import Settings
 
 __all__ = ["HeraldApp", "create_app"]

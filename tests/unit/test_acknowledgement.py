@@ -16,8 +16,9 @@ from pipeline.domain.records import status_record
 from pipeline.domain.state import apply_status
 from pipeline.exceptions import NotAcknowledged
 from pipeline.kafka import effects, faust_fixes
-from pipeline.kafka.batches import Ownership, Stage
+from pipeline.kafka.batches import Stage
 from pipeline.kafka.effects import Effects
+from pipeline.kafka.ownership import Ownership
 from tests.unit.faustkit import Ev, FakeApp, FakeStream, Msg
 
 RESEND = frozenset({"high", "standard"})

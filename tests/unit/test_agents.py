@@ -19,8 +19,8 @@ from pipeline.domain.breaker import CircuitBreaker
 from pipeline.domain.routing import CHANNELS
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.exceptions import RecipientUnreachable
-from pipeline.kafka.batches import Ownership
 from pipeline.kafka.codecs import AvroCodec
+from pipeline.kafka.ownership import Ownership
 from pipeline.metrics import Metrics
 from pipeline.providers.base import Accepted, Message, SingleSendProvider
 from pipeline.runtime import Runtime, Sinks, Tables
