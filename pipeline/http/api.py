@@ -23,8 +23,9 @@ from pipeline.http.context import Call, Context
 from pipeline.http.docs import render_docs
 from pipeline.http.door import Door
 from pipeline.http.openapi import describe
+from pipeline.http.operation import Operation
 from pipeline.http.quotas import admit, door_quotas
-from pipeline.http.routes import Operation, operations
+from pipeline.http.routes import operations
 
 __all__ = ["Ingress"]
 

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from pipeline import __version__
+from pipeline.http.operation import Answer, Operation, Param, RawBody
 from pipeline.http.problems import PROBLEM_JSON, ProblemKind
-from pipeline.http.routes import Answer, Operation, Param, RawBody
 
 __all__ = ["describe"]
 

@@ -1,23 +1,16 @@
 """Every HTTP route, declared once: the ingress registers them, `/openapi.json` describes them.
 
-A route names its method and path, its handler, the scope its JWT needs (None:
-no JWT), the model its body must match, its answers and the problems it may
-answer. Problems that follow from the declaration are added here, not by hand:
-a scope brings 401 and 403, a validated body 400, 413 and 422, a metered route 429. Add a route by
-adding an `Operation` to `operations()`; nothing else lists routes.
+A route (`pipeline.http.operation.Operation`) names its method and path, its handler,
+the scope its JWT needs (None: no JWT), the model its body must match, its answers and
+the problems it may answer (those its declaration implies are added for it). Add a route
+by adding an `Operation` to `operations()`; nothing else lists routes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from pydantic import BaseModel
-
 from pipeline.domain.idempotency import FINGERPRINT_RE
 from pipeline.domain.validation import ID_RE
 from pipeline.http import notifications, receivers, service, templates_api, users
-from pipeline.http.context import Handler
 from pipeline.http.models import (
     Accepted,
     Health,
@@ -28,97 +21,25 @@ from pipeline.http.models import (
     StoredPreferences,
     WebhookAccepted,
 )
+from pipeline.http.operation import Answer, Operation, Param, RawBody
 from pipeline.http.problems import (
     BAD_TEMPLATE,
-    FORBIDDEN,
     IDEMPOTENCY_CONFLICT,
     INVALID,
-    MALFORMED,
     NOT_FOUND,
     NOT_READY,
     OPTED_OUT,
-    QUOTA,
     REBALANCING,
     STATE_BEHIND,
     SUBSCRIPTION_REFUSED,
-    TOO_LARGE,
-    UNAUTHORIZED,
     WEBHOOK_OFF,
     WEBHOOK_UNSIGNED,
     WORKER_UNAVAILABLE,
-    ProblemKind,
 )
 from pipeline.http.template_models import StoredTemplate, TemplateBody, TemplateListing
 from pipeline.http.webhooks import WEBHOOK_PROVIDERS
 
-__all__ = ["Answer", "Operation", "Param", "RawBody", "operations"]
-
-
-@dataclass(frozen=True)
-class Param:
-    """A path, query or header parameter (documented; path values reach the handler)."""
-
-    name: str
-    where: Literal["path", "query", "header"]
-    description: str
-    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
-    required: bool = False
-
-
-@dataclass(frozen=True)
-class RawBody:
-    """A body the handler reads itself (a provider's signed bytes): documented, not validated."""
-
-    description: str
-    media: tuple[tuple[str, dict[str, Any]], ...]
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A successful answer: a JSON model, or another media type with its schema."""
-
-    status: int
-    description: str
-    model: type[BaseModel] | None = None
-    media: str = "application/json"
-    schema: dict[str, Any] = field(default_factory=dict)
-    headers: tuple[Param, ...] = ()
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One route: how it is called, who may call it, what it answers."""
-
-    method: str
-    path: str
-    handler: Handler
-    summary: str
-    tag: str
-    answers: tuple[Answer, ...]
-    scope: str | None = None
-    body: type[BaseModel] | RawBody | None = None
-    problems: tuple[ProblemKind, ...] = ()
-    params: tuple[Param, ...] = ()
-    description: str = ""
-    metered: bool = False  # counted against the caller's tenant quota (429 beyond it)
-
-    @property
-    def operation_id(self) -> str:
-        return self.handler.__name__
-
-    @property
-    def problem_kinds(self) -> tuple[ProblemKind, ...]:
-        """Every problem it may answer: the declared ones and those its declaration implies."""
-        implied: list[ProblemKind] = []
-        if self.scope is not None:
-            implied += [UNAUTHORIZED, FORBIDDEN]
-        if isinstance(self.body, type):
-            implied += [MALFORMED, TOO_LARGE, INVALID]
-        elif self.body is not None:
-            implied.append(TOO_LARGE)
-        if self.metered:
-            implied.append(QUOTA)
-        return tuple(dict.fromkeys([*implied, *self.problems]))
+__all__ = ["operations"]
 
 
 def operations() -> tuple[Operation, ...]:
