@@ -22,6 +22,8 @@
                                 (what GET /v1/notifications/{id} reads)
 
     herald.users.preferences ──► [preferences] preferences table
+    POST /webhooks/whatsapp-cloud (inbound) ──► herald.whatsapp.service-windows ──► every
+        worker's view of when each user last wrote (WhatsApp: text or approved template)
     every stage ──► herald.notifications.dlq (original bytes + reason)
 
 Kafka hops are where they buy something: the lane topics re-split traffic by
@@ -56,6 +58,7 @@ from pipeline.kafka.catalog import Catalog, dispatch_topic
 from pipeline.kafka.codecs import AvroCodec, register_with_faust
 from pipeline.kafka.progress import ConsumerControl, FoldWatch, StateBarrier
 from pipeline.kafka.rocksdb_budget import BudgetedTable, RocksDBBudget
+from pipeline.kafka.service_windows import ServiceWindowView
 from pipeline.metrics import Metrics
 from pipeline.providers.base import Provider
 from pipeline.runtime import Runtime, Sinks, Tables
@@ -133,6 +136,7 @@ def wire(
         scheduler=sink(names.SCHEDULER),
         provider_events=sink(names.PROVIDER_EVENTS),
         dispatch={k: sink(n) for k, n in dispatch_names.items()},
+        service_windows=sink(names.SERVICE_WINDOWS),
     )
     tables = Tables(
         idempotency=table("idempotency"),
@@ -151,6 +155,10 @@ def wire(
         policy=RetryPolicy(scale=settings.retry_scale),
         limits=topics.limits(http_max_body=settings.http_max_body),
         fold_watch=fold_watch, consumer=consumer, state_barrier=barrier,
+        service_windows=ServiceWindowView(
+            codec, phone_number_id=settings.whatsapp_phone_number_id,
+            owner=settings.whatsapp_window_tenant,
+        ),
     )  # fmt: skip
     topo = Topology(runtime)
     topo.table_specs = [TableSpec(name, changelogs[name].name, table_help(name)) for name in HOLDS]

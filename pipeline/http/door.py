@@ -36,7 +36,8 @@ if TYPE_CHECKING:  # the ingress process never imports Faust
 
 __all__ = ["SETTLE_S", "WAIT_POLL_S", "AbsenceCheck", "Door", "DoorTopic", "InlineDoor"]
 
-DoorTopic = Literal["requests", "status", "audit", "provider_events"]  # what the door writes
+# What the door writes.
+DoorTopic = Literal["requests", "status", "audit", "provider_events", "service_windows"]
 WAIT_POLL_S = 0.02  # how often `Prefer: wait` looks at the local state table
 SETTLE_S = 2.0  # how long a read waits for moving partitions to settle before its 503
 

@@ -21,7 +21,7 @@ from pipeline.domain.routing import CHANNELS
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.door import DoorTopic
 from pipeline.http.worker_client import WorkerClient
-from pipeline.kafka.catalog import AUDIT, PROVIDER_EVENTS, REQUESTS, STATUS
+from pipeline.kafka.catalog import AUDIT, PROVIDER_EVENTS, REQUESTS, SERVICE_WINDOWS, STATUS
 from pipeline.kafka.preferences_view import PreferencesView
 from pipeline.kafka.producer import AckedProducer
 from pipeline.metrics import Metrics
@@ -35,6 +35,7 @@ DOOR_TOPICS: Mapping[DoorTopic, tuple[str, str]] = {
     "status": (STATUS, "NotificationStatus"),
     "audit": (AUDIT, "AuditRecord"),
     "provider_events": (PROVIDER_EVENTS, "ProviderEvent"),
+    "service_windows": (SERVICE_WINDOWS, "WhatsAppServiceWindow"),
 }
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "PROVIDER_EVENTS",
     "REQUESTS",
     "SCHEDULER",
+    "SERVICE_WINDOWS",
     "STATUS",
     "SUBSCRIPTIONS",
     "Catalog",
@@ -43,6 +44,7 @@ DLQ = "herald.notifications.dlq"
 PROVIDER_EVENTS = "herald.provider.events"
 AUDIT = "herald.audit"
 SCHEDULER = "herald.scheduler"
+SERVICE_WINDOWS = "herald.whatsapp.service-windows"
 
 
 def dispatch_topic(channel: str, lane: str) -> str:
