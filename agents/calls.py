@@ -12,6 +12,11 @@ await in between, so atomic under asyncio), write its ledger intent and wait for
 broker to take it (`effects.branch()`: its own flush, not its neighbours'), then call.
 A crash leaves in doubt exactly the calls in flight, which the ledger names.
 
+A WhatsApp dispatch goes as session text or as its approved template, decided right
+before its call from the worker's view of the user's 24-hour window
+(`whatsapp_form_of`); outside the window without an approved template it is not sent
+there at all, but falls back to the next channel (`pipeline.domain.service_window`).
+
 Micro-batches (SendGrid) are one call each, made in the batch's turn. A retry whose
 last attempt failed on the batch's provider fails over to the channel's next provider
 (`ordered_providers`): it is sent on its own, never in that provider's micro-batch.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -30,10 +36,11 @@ from pipeline.domain.breaker import CircuitState
 from pipeline.domain.failover import provider_order
 from pipeline.domain.followups import Outcome
 from pipeline.domain.microbatch import group_for_batches
+from pipeline.domain.service_window import WhatsAppForm, whatsapp_form
 from pipeline.kafka import effects
 from pipeline.kafka.keyed import KeyedConcurrency
 from pipeline.providers.base import Provider
-from pipeline.providers.delivery import deliver, deliver_batch, message_for
+from pipeline.providers.delivery import deliver, deliver_batch, message_for, not_sent
 from pipeline.runtime import Runtime, in_event
 
 __all__ = [
@@ -45,6 +52,7 @@ __all__ = [
     "ordered_providers",
     "record_intents",
     "start_calls",
+    "whatsapp_form_of",
 ]
 
 
@@ -181,7 +189,31 @@ async def call_one(rt: Runtime, p: Pending, providers: Sequence[Provider]) -> Ou
                 await rt.budgets.take(provider, p.message.partition)
         await rt.budgets.depart(provider, p.message.partition)  # spaced as it leaves
 
-    return await deliver(p.dispatch, providers, rt.breakers, rt.metrics, acquire)
+    form = whatsapp_form_of(rt, p.dispatch)
+    if form is WhatsAppForm.NEXT_CHANNEL:
+        return not_sent(
+            p.dispatch, providers[0].name if providers else "", code="outside-window",
+            reason="outside the 24-hour WhatsApp window and the template has no approved "
+            "WhatsApp template: not sent on WhatsApp",
+        )  # fmt: skip
+    return await deliver(
+        p.dispatch, providers, rt.breakers, rt.metrics, acquire,
+        as_template=form is WhatsAppForm.TEMPLATE,
+    )  # fmt: skip
+
+
+def whatsapp_form_of(rt: Runtime, dispatch: Mapping[str, Any]) -> WhatsAppForm | None:
+    """How a WhatsApp dispatch goes, from this worker's view of the user's 24-hour window
+    right before the call (`pipeline.domain.service_window.whatsapp_form`); None for
+    other channels."""
+    if dispatch["channel"] != "whatsapp":
+        return None
+    view = rt.service_windows
+    last = view.last_inbound(dispatch["tenant"], dispatch["to"]) if view is not None else None
+    return whatsapp_form(
+        has_template=bool(dispatch.get("whatsappTemplate")), last_inbound=last,
+        now=datetime.now(UTC),
+    )  # fmt: skip
 
 
 async def record_intents(rt: Runtime, pending: list[Pending]) -> None:

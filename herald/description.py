@@ -102,7 +102,7 @@ class Topology:
             lines.append(f"  {table.name:<{width}}  {table.changelog}")
             lines.append(f"  {'':<{width}}  {table.holds}")
         if self.views:
-            lines += ["", "Views (every worker and ingress reads the whole topic):", ""]
+            lines += ["", "Views (every process that needs one reads the whole topic):", ""]
         for view in self.views:
             lines.append(f"  {view.name:<{width}}  {view.topic}")
             lines.append(f"  {'':<{width}}  {view.holds}")

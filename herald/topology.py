@@ -23,6 +23,8 @@
 
     herald.users.preferences ──► [preferences] preferences table
     herald.templates ──► every process's template catalog (PUT /v1/templates writes it)
+    POST /webhooks/whatsapp-cloud (inbound) ──► herald.whatsapp.service-windows ──► every
+        worker's view of when each user last wrote (WhatsApp: text or approved template)
     every stage ──► herald.notifications.dlq (original bytes + reason)
 
 Kafka hops are where they buy something: the lane topics re-split traffic by
@@ -57,6 +59,7 @@ from pipeline.kafka.catalog import Catalog, dispatch_topic
 from pipeline.kafka.codecs import AvroCodec, register_with_faust
 from pipeline.kafka.progress import ConsumerControl, FoldWatch, StateBarrier
 from pipeline.kafka.rocksdb_budget import BudgetedTable, RocksDBBudget
+from pipeline.kafka.service_windows import ServiceWindowView
 from pipeline.metrics import Metrics
 from pipeline.providers.base import Provider
 from pipeline.runtime import Runtime, Sinks, Tables
@@ -135,6 +138,7 @@ def wire(
         provider_events=sink(names.PROVIDER_EVENTS),
         templates=sink(names.TEMPLATES),
         dispatch={k: sink(n) for k, n in dispatch_names.items()},
+        service_windows=sink(names.SERVICE_WINDOWS),
     )
     tables = Tables(
         idempotency=table("idempotency"),
@@ -153,6 +157,10 @@ def wire(
         policy=RetryPolicy(scale=settings.retry_scale),
         limits=topics.limits(http_max_body=settings.http_max_body),
         fold_watch=fold_watch, consumer=consumer, state_barrier=barrier,
+        service_windows=ServiceWindowView(
+            codec, phone_number_id=settings.whatsapp_phone_number_id,
+            owner=settings.whatsapp_window_tenant,
+        ),
     )  # fmt: skip
     topo = Topology(runtime)
     topo.table_specs = [TableSpec(name, changelogs[name].name, table_help(name)) for name in HOLDS]
@@ -160,6 +168,11 @@ def wire(
     topo.views.append(ViewSpec(
         "templates", names.TEMPLATES,
         f"{topics[names.TEMPLATES].key} -> a tenant's saved template (the catalog renders it)",
+    ))  # fmt: skip
+    # Read by the worker (`pipeline.kafka.service_windows`), asked by the WhatsApp sends.
+    topo.views.append(ViewSpec(
+        "service-windows", names.SERVICE_WINDOWS,
+        f"{topics[names.SERVICE_WINDOWS].key} -> when a WhatsApp user last wrote (24 h window)",
     ))  # fmt: skip
 
     def agent(

@@ -53,6 +53,8 @@ def child_env(settings: Settings, jwt_secret: str, worker_port: int = 0) -> dict
         # the two share are made for this run (those set in the environment are kept).
         env.update(simulator_env(settings.sim_port, settings.sim_smtp_port, settings.sim_host))
         env.update(webhook_secrets(os.environ))
+        # The simulator's WhatsApp business number is the development tenant's.
+        env.setdefault("WHATSAPP_WINDOW_TENANT", "demo")
     return env
 
 

@@ -110,6 +110,22 @@ class WorkerServices(Service):
         await self.template_view.run(self.runtime.settings.bootstrap)
 
     @Service.task
+    async def _follow_service_windows(self) -> None:
+        """Keep the view of WhatsApp users' last messages reading (pipeline.kafka.
+        service_windows); if it stops (the broker away), start it again."""
+        view = self.runtime.service_windows
+        while view is not None and not self.should_stop:
+            try:
+                await view.run(self.runtime.settings.bootstrap)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # unknown until it reads again: windows closed
+                structlog.get_logger("herald.worker").warning(
+                    "service-window view stopped; restarting", error=repr(exc)
+                )
+                await self.sleep(5.0)
+
+    @Service.task
     async def _trim_heap(self) -> None:
         """Free pages back to the system now and then (pipeline.heap says why)."""
         interval = self.runtime.settings.malloc_trim_s

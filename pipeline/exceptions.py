@@ -135,7 +135,8 @@ class RenderedTooLarge(ValidationError):
 
 
 class ContentOverLimit(ValidationError):
-    """Content that renders bigger than its channel's provider takes (HTTP 422, `invalid`)."""
+    """Content its channel's provider would refuse: too big, or a reserved push data key
+    (HTTP 422, `invalid`)."""
 
 
 class AuthError(HeraldError):

@@ -31,6 +31,7 @@ from pipeline.kafka.codecs import AvroCodec
 from pipeline.kafka.effects import track
 from pipeline.kafka.ownership import Ownership
 from pipeline.kafka.progress import ConsumerControl, FoldWatch, StateBarrier
+from pipeline.kafka.service_windows import ServiceWindowView
 from pipeline.metrics import Metrics
 from pipeline.providers.base import Provider
 from pipeline.settings import Settings
@@ -53,6 +54,7 @@ class Sinks:
     provider_events: Any
     templates: Any  # the tenants' saved templates (the HTTP door writes them)
     dispatch: Mapping[tuple[str, str], Any]  # (channel, lane) -> topic
+    service_windows: Any = None  # WhatsApp inbound messages (the webhook, in the worker)
 
 
 @dataclass
@@ -91,6 +93,9 @@ class Runtime:
     consumer: ConsumerControl | None = None
     # Whether a state absent from the table is truly absent (read-your-writes; None: tests).
     state_barrier: StateBarrier | None = None
+    # When each WhatsApp user last wrote (the 24-hour window; None: unknown, every window
+    # closed). The worker keeps it reading (`herald.worker.WorkerServices`).
+    service_windows: ServiceWindowView | None = None
 
     @property
     def available_channels(self) -> set[str]:

@@ -187,6 +187,10 @@ class Settings:
     whatsapp_app_secret: str = env_field("WHATSAPP_APP_SECRET", "")
     # Verify token of the webhook subscription handshake (hub.verify_token); unset: refused.
     whatsapp_verify_token: str = env_field("WHATSAPP_VERIFY_TOKEN", "")
+    # The tenant the business number belongs to: only its messages go as session text
+    # while a user's 24-hour window is open (the inbound webhook names no tenant). Unset:
+    # no tenant's; every WhatsApp message goes as its approved template when it has one.
+    whatsapp_window_tenant: str = env_field("WHATSAPP_WINDOW_TENANT", "")
     # Providers: Firebase Cloud Messaging HTTP v1 (push). API base URL.
     fcm_base_url: str = env_field("FCM_BASE_URL", "http://127.0.0.1:9300")
     # Firebase project id in the path.

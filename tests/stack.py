@@ -71,8 +71,10 @@ def stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
     `stack.api_of("worker")` is the worker's own HTTP.
     """
     home = tmp_path_factory.mktemp("stack")
-    # Tenant `flood` has a small quota, for the door's quota test (tests/e2e/test_door.py).
-    extra = {"HERALD_TENANT_QUOTAS": "flood=5:10", "HERALD_WORKER_HTTP_PORT": str(free_port())}
+    # Tenant `flood` has a small quota, for the door's quota test (tests/e2e/test_door.py);
+    # the simulator's WhatsApp business number is tenant `acme`'s (its service windows).
+    extra = {"HERALD_TENANT_QUOTAS": "flood=5:10", "HERALD_WORKER_HTTP_PORT": str(free_port()),
+             "WHATSAPP_WINDOW_TENANT": "acme"}  # fmt: skip
     running = Stack(stack_env(home, kafka, extra), home)
     try:
         running.start("simulator")

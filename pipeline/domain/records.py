@@ -8,6 +8,7 @@ from typing import Any
 from pipeline.clock import now
 from pipeline.domain.limits import size_bound
 from pipeline.domain.segments import sms_segments
+from pipeline.domain.service_window import template_parameters
 from pipeline.domain.templates import Rendered
 
 __all__ = [
@@ -192,6 +193,18 @@ def dispatch_record(
     attempt: int = 1,
     history: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
+    """The ChannelDispatch of `rendered` for `request`. It carries what each provider
+    needs beyond the text: push the template's data (FCM `message.data`), WhatsApp the
+    approved template with its parameter values rendered now, from the request's data
+    (sent instead of the text outside the 24-hour window, `pipeline.domain.service_window`)."""
+    approved = rendered.approved
+    whatsapp_template = None
+    if rendered.channel == "whatsapp" and approved is not None:
+        whatsapp_template = {
+            "name": approved.name, "language": approved.language,
+            "parameters": template_parameters(approved, request.get("data") or {}),
+        }  # fmt: skip
+    push_data = dict(rendered.data) if rendered.channel == "push" and rendered.data else None
     return {
         "messageId": request["messageId"],
         "tenant": request["tenant"],
@@ -207,6 +220,8 @@ def dispatch_record(
         "subject": rendered.subject,
         "text": rendered.text,
         "html": rendered.html,
+        "pushData": push_data,
+        "whatsappTemplate": whatsapp_template,
         "attempt": attempt,
         "remainingChannels": list(remaining),
         "webhookUrl": request.get("webhookUrl"),

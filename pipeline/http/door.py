@@ -36,9 +36,10 @@ if TYPE_CHECKING:  # the ingress process never imports Faust
 
 __all__ = ["SETTLE_S", "WAIT_POLL_S", "AbsenceCheck", "Door", "DoorTopic", "InlineDoor"]
 
+# What the door writes.
 DoorTopic = Literal[
-    "requests", "status", "audit", "provider_events", "templates"
-]  # what the door writes
+    "requests", "status", "audit", "provider_events", "templates", "service_windows"
+]
 WAIT_POLL_S = 0.02  # how often `Prefer: wait` looks at the local state table
 SETTLE_S = 2.0  # how long a read waits for moving partitions to settle before its 503
 

@@ -21,7 +21,14 @@ from pipeline.domain.routing import CHANNELS
 from pipeline.domain.templates import TemplateCatalog
 from pipeline.http.door import DoorTopic
 from pipeline.http.worker_client import WorkerClient
-from pipeline.kafka.catalog import AUDIT, PROVIDER_EVENTS, REQUESTS, STATUS, TEMPLATES
+from pipeline.kafka.catalog import (
+    AUDIT,
+    PROVIDER_EVENTS,
+    REQUESTS,
+    SERVICE_WINDOWS,
+    STATUS,
+    TEMPLATES,
+)
 from pipeline.kafka.preferences_view import PreferencesView
 from pipeline.kafka.producer import AckedProducer
 from pipeline.kafka.template_view import TemplateView
@@ -37,6 +44,7 @@ DOOR_TOPICS: Mapping[DoorTopic, tuple[str, str]] = {
     "audit": (AUDIT, "AuditRecord"),
     "provider_events": (PROVIDER_EVENTS, "ProviderEvent"),
     "templates": (TEMPLATES, "TemplateDocument"),
+    "service_windows": (SERVICE_WINDOWS, "WhatsAppServiceWindow"),
 }
 
 

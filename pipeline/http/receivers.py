@@ -6,7 +6,8 @@ The provider's own signature is the authentication (no JWT); the schemes live in
 counts in `herald_webhooks_refused{provider, reason}`. Events are published to
 `herald.provider.events` before the provider hears 200, so a provider that sees an
 error retries; whether an event matches the message's own attempt is decided by
-the provider-events stage, where the message's state is local.
+the provider-events stage, where the message's state is local. A WhatsApp Cloud
+webhook's inbound messages go to `herald.whatsapp.service-windows` the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pipeline.domain.ids import message_key
+from pipeline.domain.service_window import window_key
 from pipeline.exceptions import AuthError, StaleSignature
 from pipeline.http.context import Call, Context, json_response
 from pipeline.http.problems import NOT_FOUND, SUBSCRIPTION_REFUSED, WEBHOOK_OFF, WEBHOOK_UNSIGNED
@@ -23,6 +25,7 @@ from pipeline.http.webhooks import (
     receivers_off,
     verify_and_parse,
     verify_whatsapp_subscription,
+    whatsapp_cloud,
 )
 
 __all__ = ["provider_webhook", "whatsapp_subscription"]
@@ -58,7 +61,12 @@ async def provider_webhook(ctx: Context, call: Call) -> web.Response:
             continue
         records.append((message_key(event["tenant"], event["messageId"]), event))
     await door.produce("provider_events", records)  # acknowledged before the provider hears 200
-    return json_response({"accepted": len(records)})
+    windows = []
+    if provider == whatsapp_cloud.PROVIDER:  # the user wrote: the service window opens
+        windows = [(window_key(w["phoneNumberId"], w["number"]), w)
+                   for w in whatsapp_cloud.inbound(await request.read())]  # fmt: skip
+        await door.produce("service_windows", windows)
+    return json_response({"accepted": len(records) + len(windows)})
 
 
 async def whatsapp_subscription(ctx: Context, call: Call) -> web.Response:

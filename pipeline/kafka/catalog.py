@@ -25,6 +25,7 @@ __all__ = [
     "PROVIDER_EVENTS",
     "REQUESTS",
     "SCHEDULER",
+    "SERVICE_WINDOWS",
     "STATUS",
     "SUBSCRIPTIONS",
     "TEMPLATES",
@@ -45,6 +46,7 @@ PROVIDER_EVENTS = "herald.provider.events"
 AUDIT = "herald.audit"
 SCHEDULER = "herald.scheduler"
 TEMPLATES = "herald.templates"
+SERVICE_WINDOWS = "herald.whatsapp.service-windows"
 
 
 def dispatch_topic(channel: str, lane: str) -> str:

@@ -10,6 +10,7 @@ calls `send_batch()`; an adapter without a batch API derives from
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -35,6 +36,9 @@ class Message:
     (`+...`, for SMS and WhatsApp) or a push registration token. `attempt` is
     the dispatch's attempt: with the message and channel it names one send,
     and a resend in doubt carries the same (`pipeline.providers.repeat`).
+    `data` is push's data payload (string values, FCM `message.data`);
+    `whatsapp_template` is set when the message must go as the approved template
+    (outside the 24-hour window: the send stage decides, `pipeline.domain.service_window`).
     """
 
     message_id: str
@@ -47,6 +51,7 @@ class Message:
     headers: dict[str, str] = field(default_factory=dict)
     whatsapp_template: WhatsAppTemplate | None = None
     attempt: int = 1
+    data: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,20 @@ from pipeline.exceptions import (
     TransientError,
 )
 from pipeline.metrics import Metrics
-from pipeline.providers.base import Accepted, Message, Provider
+from pipeline.providers.base import Accepted, Message, Provider, WhatsAppTemplate
 
-__all__ = ["deliver", "deliver_batch", "message_for"]
+__all__ = ["deliver", "deliver_batch", "message_for", "not_sent"]
 
 
-def message_for(dispatch: Mapping[str, Any]) -> Message:
+def message_for(dispatch: Mapping[str, Any], *, as_template: bool = False) -> Message:
+    """The provider Message of a dispatch. `as_template`: a WhatsApp dispatch goes as its
+    approved template (the send stage decides, `pipeline.domain.service_window`)."""
+    approved = dispatch.get("whatsappTemplate") if as_template else None
+    template = None
+    if approved:
+        template = WhatsAppTemplate(
+            approved["name"], approved["language"], tuple(approved.get("parameters") or ())
+        )
     return Message(
         message_id=dispatch["messageId"],
         tenant=dispatch["tenant"],
@@ -43,6 +51,8 @@ def message_for(dispatch: Mapping[str, Any]) -> Message:
         subject=dispatch.get("subject"),
         html=dispatch.get("html"),
         attempt=int(dispatch.get("attempt") or 1),
+        data=dict(dispatch.get("pushData") or {}),
+        whatsapp_template=template,
     )
 
 
@@ -78,6 +88,14 @@ def _settle(breaker: CircuitBreaker, error: DeliveryError | None) -> None:
         breaker.record_failure()  # the provider's fault
     else:
         breaker.record_success()  # it answered; a refusal is about recipient or content
+
+
+def not_sent(dispatch: Mapping[str, Any], provider: str, *, code: str, reason: str) -> Outcome:
+    """The outcome of a dispatch Herald did not send on its channel (no provider call):
+    unreachable there, so it falls back to the next channel like a provider refusal."""
+    channel = dispatch["channel"]
+    error = RecipientUnreachable(reason, provider=provider, code=code)
+    return Outcome(channel, None, provider, error, [_call(channel, provider, error)])
 
 
 async def deliver_batch(
@@ -121,12 +139,14 @@ async def deliver(
     breakers: Mapping[str, CircuitBreaker],
     metrics: Metrics,
     acquire: Callable[[str], Awaitable[None]] | None = None,
+    *,
+    as_template: bool = False,
 ) -> Outcome:
     """Call the first of `providers` (in the attempt's order) whose circuit allows it;
-    `acquire(provider)` waits for its rate budget."""
+    `acquire(provider)` waits for its rate budget; `as_template`: see `message_for`."""
     channel = dispatch["channel"]
     outcome = Outcome(channel)
-    message = message_for(dispatch)
+    message = message_for(dispatch, as_template=as_template)
     for provider in providers:
         breaker = breakers[provider.name]
         if not breaker.allow():

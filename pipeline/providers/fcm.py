@@ -2,8 +2,9 @@
 
 `POST {base}/v1/projects/{project}/messages:send` with `Authorization: Bearer
 <OAuth2 access token>` and `{"message": {"token", "notification": {"title",
-"body"}, "data": {"messageId", "tenant"}, "android": {"notification": {"tag"}},
-"apns": {"headers": {"apns-collapse-id"}}}}`. 200 carries `name`
+"body"}, "data": {<the template's push data>, "messageId", "tenant"}, "android":
+{"notification": {"tag"}}, "apns": {"headers": {"apns-collapse-id"}}}}` (data values
+are strings, as FCM v1 requires). 200 carries `name`
 (`projects/{p}/messages/{id}`), the provider message id. FCM has no delivery
 webhook, and no idempotency key: a repeated request is a second push. The tag
 and the collapse id are derived from the send, so a resend in doubt replaces the
@@ -223,7 +224,13 @@ class Fcm(SingleSendProvider):
         return {
             "token": message.to,
             "notification": notification,
-            "data": {"messageId": message.message_id, "tenant": message.tenant},
+            # The template's data, then ours: a template key of the same name cannot
+            # stand in for them. FCM v1 takes string values only.
+            "data": {
+                **{str(k): str(v) for k, v in message.data.items()},
+                "messageId": message.message_id,
+                "tenant": message.tenant,
+            },
             "android": {"notification": {"tag": key}},
             "apns": {"headers": {"apns-collapse-id": key}},
         }

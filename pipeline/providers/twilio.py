@@ -16,6 +16,14 @@ them in the status callback, the simulator answers them synchronously):
 (invalid recipient) are RecipientUnreachable; 63016 (free-form message outside
 the 24 h window, a template is needed) is RecipientUnreachable too: not
 retryable now on this channel; 63018 (channel rate limit) is RateLimited.
+
+Outside the window Twilio's equivalent of an approved template is a Content Template:
+`ContentSid` (`HX...`, assigned by Twilio when the template is created in its Content
+API) with `ContentVariables` (`{"1": ..., "2": ...}`). Herald's templates name the
+approved template as Meta knows it (name and language), not by a Twilio content SID,
+so there is nothing to put in `ContentSid`: `TwilioWhatsApp` always sends the text.
+Outside the window Twilio refuses it (63016) and the message falls back to the next
+channel. Mapping template names to content SIDs is left to do.
 """
 
 from __future__ import annotations

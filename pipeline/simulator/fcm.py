@@ -33,6 +33,7 @@ import orjson
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
+from pipeline.domain.channel_limits import is_data_key_allowed
 from pipeline.settings import Settings
 from pipeline.simulator.state import FaultKind, SimProvider
 from pipeline.simulator.wire import bearer, json_response, state_of, take_fault
@@ -102,6 +103,9 @@ async def send(request: web.Request) -> web.Response:
         push_token = str(message.get("token") or "")
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         return _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.", None)
+    problem = _data_problem(message.get("data"))
+    if problem:
+        return _error(400, "INVALID_ARGUMENT", problem, "INVALID_ARGUMENT")
     counted = {k: message[k] for k in ("notification", "data") if k in message}
     if len(orjson.dumps(counted)) > MAX_PAYLOAD:
         return _error(400, "INVALID_ARGUMENT", "Message is too big", "INVALID_ARGUMENT")
@@ -123,6 +127,21 @@ async def send(request: web.Request) -> web.Response:
     content |= {k: message[k] for k in ("android", "apns") if k in message}
     state.record(NAME, "push", push_token, content, name)
     return json_response({"name": name})
+
+
+def _data_problem(data: Any) -> str | None:
+    """What FCM v1 objects to in `message.data`: a value that is not a string, or a
+    reserved key (`from`, `message_type`, anything starting `google` or `gcm`)."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        return "Invalid value at 'message.data' (Map), not an object"
+    for key, value in data.items():
+        if not isinstance(value, str):
+            return f"Invalid value at 'message.data[{key}].value' (TYPE_STRING)"
+        if not is_data_key_allowed(key):
+            return f"Invalid data payload key: {key} is a reserved key"
+    return None
 
 
 def _collapse_id(message: Mapping[str, Any]) -> str:

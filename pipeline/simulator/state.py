@@ -119,6 +119,9 @@ class SimulatorState:
     next_seq: int = 1  # every recorded message gets the next number: readers keep a cursor
     faults: dict[str, Fault] = field(default_factory=dict)
     fcm_tokens: dict[str, float] = field(default_factory=dict)  # FCM OAuth token -> expiry
+    # WhatsApp: when each number (digits) last wrote to the business, epoch seconds (the
+    # 24-hour customer-service window, `pipeline.simulator.whatsapp_inbound`).
+    whatsapp_inbound: dict[str, float] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     session: aiohttp.ClientSession | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -177,16 +180,18 @@ class SimulatorState:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
-        """POST a signed webhook to the pipeline; a refusal is logged, not raised."""
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int | None:
+        """POST a signed webhook to the pipeline; its HTTP status (None: not posted). A
+        refusal is logged, not raised."""
         if self.session is None:
             log.warning("webhook dropped: simulator not running", url=url)
-            return
+            return None
         async with self.session.post(
             url, data=body, headers=dict(headers), timeout=WEBHOOK_TIMEOUT
         ) as resp:
             if resp.status >= 300:
                 log.warning("webhook refused", url=url, status=resp.status)
+            return resp.status
 
 
 SIM_STATE = web.AppKey("state", SimulatorState)

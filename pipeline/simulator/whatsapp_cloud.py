@@ -10,6 +10,14 @@ characters, or a template with a name and a language.
 Conventions: a number ending in 0000 is not a WhatsApp user (131026); one
 starting 999 is invalid (100).
 
+The 24-hour customer-service window, as Meta enforces it: a `type: text` message to a
+number that has not written in the last 24 hours (`POST /_sim/whatsapp/inbound`,
+`pipeline.simulator.whatsapp_inbound`) is accepted (200, a wamid) and then fails: the
+status webhook says `failed` with error 131047 "Re-engagement message", as the Cloud API
+reports it; it is not listed in `/_sim/messages` (the user never got it). A `type:
+template` message goes at any time; it is recorded with `template` as sent and, for the
+tests, `approved`: `{name, language, parameters}` (the body parameters' texts in order).
+
 Webhook: `sent` then `delivered` statuses, signed with the app secret,
 echoing `biz_opaque_callback_data`.
 """
@@ -23,8 +31,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pipeline.http.webhooks import whatsapp_cloud as webhook
 from pipeline.simulator.state import FaultKind, Post, SimProvider, SimulatorState
+from pipeline.simulator.whatsapp_inbound import inbound, post_change
 from pipeline.simulator.wire import (
     bearer,
     digits,
@@ -32,13 +40,19 @@ from pipeline.simulator.wire import (
     state_of,
     take_fault,
     valid_msisdn,
-    webhook_headers,
 )
 
-__all__ = ["MAX_TEXT", "NAME", "SIM", "messages"]
+__all__ = ["MAX_TEXT", "NAME", "RE_ENGAGEMENT", "SIM", "WINDOW_S", "messages"]
 
 NAME = "whatsapp-cloud"
 MAX_TEXT = 4096
+WINDOW_S = 24 * 3600  # the customer-service window
+# The error of a free-form message outside the window, as the failed status carries it.
+RE_ENGAGEMENT = {
+    "code": 131047, "title": "Re-engagement message", "message": "Re-engagement message",
+    "error_data": {"details": "Message failed to send because more than 24 hours have passed "
+                   "since the customer last replied to this number."},
+}  # fmt: skip
 
 
 def _error(
@@ -85,40 +99,60 @@ async def messages(request: web.Request) -> web.Response:
     wamid = "wamid." + secrets.token_urlsafe(30)
     kind = body.get("type", "text")
     opaque = body.get("biz_opaque_callback_data")
+    if kind == "text" and not _window_open(state, to):
+        state.later(_status(state, wamid, to, opaque, "failed", errors=[RE_ENGAGEMENT]))
+        return _accepted(body, to, wamid)
     content = {"type": kind, kind: body[kind], "bizOpaqueCallbackData": opaque}
+    if kind == "template":
+        content["approved"] = _approved(body["template"])
     state.record(NAME, "whatsapp", "+" + to, content, wamid)
     state.later(
         _status(state, wamid, to, opaque, "sent"),
         _status(state, wamid, to, opaque, "delivered"),
     )
+    return _accepted(body, to, wamid)
+
+
+def _accepted(body: Any, to: str, wamid: str) -> web.Response:
     return json_response(
         {"messaging_product": "whatsapp", "contacts": [{"input": body["to"], "wa_id": to}],
          "messages": [{"id": wamid, "message_status": "accepted"}]}
     )  # fmt: skip
 
 
-def _status(state: SimulatorState, wamid: str, to: str, opaque: str | None, status: str) -> Post:
+def _window_open(state: SimulatorState, to: str) -> bool:
+    """Whether `to` (digits) wrote to the business in the last 24 hours."""
+    last = state.whatsapp_inbound.get(to)
+    return last is not None and time.time() - last < WINDOW_S
+
+
+def _approved(template: dict[str, Any]) -> dict[str, Any]:
+    """What a template message asked for: name, language code and body parameters."""
+    parameters = [
+        str(p.get("text", "")) for c in template.get("components") or []
+        if isinstance(c, dict) and c.get("type") == "body"
+        for p in c.get("parameters") or [] if isinstance(p, dict)
+    ]  # fmt: skip
+    return {"name": template["name"], "language": template["language"]["code"],
+            "parameters": parameters}  # fmt: skip
+
+
+def _status(
+    state: SimulatorState, wamid: str, to: str, opaque: str | None, status: str,
+    errors: list[dict[str, Any]] | None = None,
+) -> Post:  # fmt: skip
     async def post() -> None:
-        settings = state.settings
-        entry = {"id": wamid, "status": status, "timestamp": str(int(time.time())),
-                 "recipient_id": to,
-                 "conversation": {"id": "sim-conversation", "origin": {"type": "utility"}},
-                 "pricing": {"billable": True, "pricing_model": "CBP",
-                             "category": "utility"}}  # fmt: skip
+        entry: dict[str, Any] = {
+            "id": wamid, "status": status, "timestamp": str(int(time.time())),
+            "recipient_id": to,
+            "conversation": {"id": "sim-conversation", "origin": {"type": "utility"}},
+            "pricing": {"billable": True, "pricing_model": "CBP", "category": "utility"},
+        }  # fmt: skip
         if opaque:
             entry["biz_opaque_callback_data"] = opaque
-        doc = {"object": "whatsapp_business_account",
-               "entry": [{"id": "sim-waba", "changes": [{"field": "messages", "value": {
-                   "messaging_product": "whatsapp",
-                   "metadata": {"display_phone_number": "15550000001",
-                                "phone_number_id": settings.whatsapp_phone_number_id},
-                   "statuses": [entry]}}]}]}  # fmt: skip
-        body = orjson.dumps(doc)
-        headers = {webhook.SIGNATURE: webhook.sign(settings.whatsapp_app_secret, body)}
-        await state.post(
-            f"{settings.sim_webhook_url}/webhooks/whatsapp-cloud", body,
-            webhook_headers(headers, "application/json"),
-        )  # fmt: skip
+        if errors:
+            entry["errors"] = errors
+        await post_change(state, {"statuses": [entry]})
 
     return post
 
@@ -150,5 +184,8 @@ def _problem(body: Any) -> str | None:
 
 SIM = SimProvider(
     names=(NAME,),
-    routes=(web.post(r"/{version:v\d+\.\d+}/{phone_number_id}/messages", messages),),
+    routes=(
+        web.post(r"/{version:v\d+\.\d+}/{phone_number_id}/messages", messages),
+        web.post("/_sim/whatsapp/inbound", inbound),
+    ),
 )

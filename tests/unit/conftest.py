@@ -169,6 +169,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "attributes": {"tier": "gold"},
         "updatedAt": AT,
     },
+    "WhatsAppServiceWindow": {
+        "phoneNumberId": "100000000000001",
+        "number": "34600111222",
+        "lastInboundAt": 1764324000000,
+        "providerMessageId": "wamid.in-1",
+    },
 }
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,14 +95,20 @@ class Sim:
 
 
 @asynccontextmanager
-async def simulator(settings: Settings | None = None, *, smtp: bool = False) -> AsyncIterator[Sim]:
+async def simulator(
+    settings: Settings | None = None, *, smtp: bool = False, whatsapp_wrote: Iterable[str] = ()
+) -> AsyncIterator[Sim]:
     """The simulator's HTTP app (and with smtp=True its SMTP sink) on free loopback ports.
 
-    The yielded settings point every provider at it (base URLs, SMTP port).
+    The yielded settings point every provider at it (base URLs, SMTP port). The numbers
+    of `whatsapp_wrote` wrote to the business just now: their 24-hour WhatsApp window is
+    open, so a text message to them is accepted (to any other it fails with 131047).
     """
     settings = settings or Settings(sim_webhook_delay_ms=0)
     app = build_simulator(settings)
     state = app[SIM_STATE]
+    for number in whatsapp_wrote:
+        state.whatsapp_inbound["".join(c for c in number if c.isdigit())] = time.time()
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     url = str(server.make_url("")).rstrip("/")

@@ -18,7 +18,7 @@ from .simkit import simulator
 
 
 async def test_whatsapp_cloud_text_and_template() -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=["+34600111222"]) as sim:
         adapter = whatsapp_cloud(sim)
         text = await adapter.send(msg("whatsapp", "+34600111222", message_id="m-t"))
         template = WhatsAppTemplate("flight_delay", "es", ("Ana", "IB123"))
@@ -40,7 +40,7 @@ async def test_whatsapp_cloud_text_and_template() -> None:
 
 
 async def test_whatsapp_cloud_rejections() -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=["+34600111222"]) as sim:
         adapter = whatsapp_cloud(sim)
         await expect(RecipientUnreachable, adapter.send(msg("whatsapp", "+34600110000")), "131026")
         await expect(InvalidData, adapter.send(msg("whatsapp", "+9995550100")), "100")

@@ -195,6 +195,21 @@ def test_a_dispatch_written_before_template_version_and_segments_still_decodes(
     assert decoded["templateVersion"] is None and decoded["segments"] is None
 
 
+def test_a_dispatch_written_before_push_data_and_whatsapp_template_still_decodes(
+    sample: Any,
+) -> None:
+    """A ChannelDispatch of 0.8 waiting on a lane (or in the scheduler) at the upgrade:
+    no push data, no approved template (a WhatsApp one then goes as text or falls back)."""
+    codec = AvroCodec(SchemaSet.from_dir(SCHEMAS_DIR))
+    old = load_schema(SCHEMAS_DIR / "previous" / "ChannelDispatch.0.8.avsc")
+    assert old.fingerprint in codec.schemas.by_fingerprint
+    record = sample("ChannelDispatch")
+    data = AvroCodec(SchemaSet({"ChannelDispatch": old})).encode("ChannelDispatch", record)
+    decoded = codec.decode("ChannelDispatch", data)
+    assert decoded["messageId"] == record["messageId"] and decoded["segments"] is None
+    assert decoded["pushData"] is None and decoded["whatsappTemplate"] is None
+
+
 def test_a_previous_version_of_no_current_schema_is_refused(tmp_path: Path) -> None:
     write_schema(tmp_path, {"type": "record", "name": "Kept", "fields": []})
     (tmp_path / "previous").mkdir()

@@ -25,6 +25,7 @@ BASIC = aiohttp.encode_basic_auth(S.twilio_account_sid, S.twilio_auth_token)
 TWILIO_PATH = f"/2010-04-01/Accounts/{S.twilio_account_sid}/Messages.json"
 WA_PATH = f"/v21.0/{S.whatsapp_phone_number_id}/messages"
 FCM_PATH = f"/v1/projects/{S.fcm_project_id}/messages:send"
+WROTE = ("34600111222",)  # wrote to the business: WhatsApp text to it is accepted
 
 
 def twilio_form(to: str = "+34600111222", **kw: str) -> dict[str, str]:
@@ -137,14 +138,14 @@ async def call(sim: Sim, provider: str, **override: Any) -> tuple[int, Any, Any]
 async def test_credentials_are_checked(
     provider: str, override: dict[str, Any], status: int, check: Any
 ) -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=WROTE) as sim:
         code, body, _ = await call(sim, provider, **override)
         assert code == status and check(body), body
         assert sim.recorded() == []
 
 
 async def test_the_path_must_name_our_account_number_and_project() -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=WROTE) as sim:
         other_sid = TWILIO_PATH.replace(S.twilio_account_sid, "AC" + "1" * 32)
         async with sim.session.post(
             sim.url + other_sid, data=twilio_form(), headers={"Authorization": BASIC}
@@ -164,7 +165,7 @@ async def test_the_path_must_name_our_account_number_and_project() -> None:
 
 
 async def test_a_good_request_to_every_provider_is_recorded_with_the_contract_keys() -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=WROTE) as sim:
         for provider in REQUESTS:
             status, _, _ = await call(sim, provider)
             assert status in (200, 201, 202), provider
@@ -206,7 +207,7 @@ async def test_a_good_request_to_every_provider_is_recorded_with_the_contract_ke
 
 
 async def test_whatsapp_any_api_version_and_parameter_checks() -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=WROTE) as sim:
         headers = {"Authorization": f"Bearer {S.whatsapp_token}"}
         for version in ("v18.0", "v22.0"):
             path = f"/{version}/{S.whatsapp_phone_number_id}/messages"
@@ -225,7 +226,7 @@ async def test_whatsapp_any_api_version_and_parameter_checks() -> None:
 
 
 async def test_vonage_takes_json_too_and_twilio_checks_the_sender() -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=WROTE) as sim:
         async with sim.session.post(f"{sim.url}/sms/json", json=vonage_form()) as resp:
             assert (await resp.json())["messages"][0]["status"] == "0"
         mixed = twilio_form("whatsapp:+34600111222")  # WhatsApp To, plain SMS From
@@ -262,7 +263,7 @@ async def test_vonage_takes_json_too_and_twilio_checks_the_sender() -> None:
 async def test_faults_are_rendered_the_providers_way(
     provider: str, fail: str, status: int, check: Any, retry_after: str | None
 ) -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=WROTE) as sim:
         await sim.fault(provider, fail=fail, times=2)
         for _ in range(2):
             code, body, headers = await call(sim, provider)
@@ -275,7 +276,7 @@ async def test_faults_are_rendered_the_providers_way(
 
 @pytest.mark.parametrize("provider", list(REQUESTS))
 async def test_down_is_503_and_clearing_faults_restores_service(provider: str) -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=WROTE) as sim:
         await sim.fault(provider, fail="down")
         for _ in range(3):  # without `times`: until cleared
             assert (await call(sim, provider))[0] == 503
@@ -285,7 +286,7 @@ async def test_down_is_503_and_clearing_faults_restores_service(provider: str) -
 
 
 async def test_a_vonage_fault_with_to_fails_that_number_only() -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=WROTE) as sim:
         await sim.fault("vonage", fail="5xx", to="+447700900123")
         for to, status in (("447700900123", "5"), ("447700900999", "0")):
             async with sim.session.post(f"{sim.url}/sms/json", data=vonage_form(to=to)) as resp:
@@ -294,7 +295,7 @@ async def test_a_vonage_fault_with_to_fails_that_number_only() -> None:
 
 
 async def test_timeout_never_answers_and_latency_delays() -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=WROTE) as sim:
         await sim.fault("vonage", fail="timeout", times=1)
         with pytest.raises(TimeoutError):
             await call(sim, "vonage", timeout=aiohttp.ClientTimeout(total=0.3))
@@ -305,7 +306,7 @@ async def test_timeout_never_answers_and_latency_delays() -> None:
 
 
 async def test_fault_scripts_are_validated() -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=WROTE) as sim:
         for provider in PROVIDERS:
             await sim.fault(provider, fail="5xx", times=1)
         assert set(sim.state.faults) == set(PROVIDERS)
@@ -365,7 +366,7 @@ async def test_fault_scripts_are_validated() -> None:
 async def test_recipient_conventions_at_the_wire(
     provider: str, override: dict[str, Any], status: int, check: Any
 ) -> None:
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=WROTE) as sim:
         code, body, _ = await call(sim, provider, **override)
         assert code == status and check(body), body
 
@@ -398,7 +399,7 @@ def assertion(key: str, alg: str = "RS256", **claims: Any) -> str:
 async def test_oauth_token_endpoint() -> None:
     key = rsa_pem()
     grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-    async with simulator() as sim:
+    async with simulator(whatsapp_wrote=WROTE) as sim:
 
         async def token(form: dict[str, str]) -> tuple[int, dict[str, Any]]:
             async with sim.session.post(f"{sim.url}/token", data=form) as resp:

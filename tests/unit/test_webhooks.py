@@ -45,7 +45,7 @@ async def test_round_trip_every_provider_webhook_verifies() -> None:
         settings = SETTINGS.with_(
             sim_webhook_base_url=rec.url, public_base_url=rec.url, sim_webhook_delay_ms=10
         )
-        async with simulator(settings) as sim:
+        async with simulator(settings, whatsapp_wrote=["+34600111222"]) as sim:
             s, session = sim.settings, sim.session
             await SendGrid(
                 session,
@@ -119,7 +119,7 @@ async def test_round_trip_with_mismatched_secrets_is_refused_and_the_simulator_c
     verify = SETTINGS.with_(sendgrid_webhook_public_key=other_public, whatsapp_app_secret="rotated")
     async with receiver(verify) as rec:
         settings = SETTINGS.with_(sim_webhook_base_url=rec.url, sim_webhook_delay_ms=0)
-        async with simulator(settings) as sim:
+        async with simulator(settings, whatsapp_wrote=["+34600111222"]) as sim:
             s = sim.settings
             sendgrid = SendGrid(
                 sim.session,
@@ -147,7 +147,7 @@ async def test_round_trip_with_mismatched_secrets_is_refused_and_the_simulator_c
 
 async def test_webhook_to_nowhere_is_dropped_without_harm() -> None:
     settings = SETTINGS.with_(sim_webhook_base_url="http://127.0.0.1:9", sim_webhook_delay_ms=0)
-    async with simulator(settings) as sim:
+    async with simulator(settings, whatsapp_wrote=["+34600111222"]) as sim:
         s = sim.settings
         adapter = WhatsAppCloud(
             sim.session,

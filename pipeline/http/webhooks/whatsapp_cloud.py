@@ -11,13 +11,21 @@ checks the endpoint with a GET handshake (`hub.mode=subscribe`,
 The body is `{"object": "whatsapp_business_account", "entry": [{"changes":
 [{"value": {"statuses": [...]}}]}]}`. Join key: `biz_opaque_callback_data`,
 `tenant:messageId` (the tenant must not contain a colon). `read` is OPENED;
-`sent` is progress and yields nothing; inbound messages are ignored.
+`sent` is progress and yields nothing.
+
+Inbound messages (`value.messages[]`, the user wrote to the business) are no status:
+`inbound` turns each into a WhatsAppServiceWindow record (the business number's
+`metadata.phone_number_id`, the sender's `from`, the message's `timestamp`, never
+later than `now`), which opens the 24-hour service window for that pair
+(`pipeline.domain.service_window`). They name no tenant: see
+`pipeline.kafka.service_windows` for how a window is used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,7 +33,9 @@ from pipeline.exceptions import AuthError, ValidationError
 from pipeline.http.webhooks.events import Record, epoch_time, event_record, join_key, json_body
 from pipeline.settings import Settings
 
-__all__ = ["EVENTS", "PROVIDER", "SIGNATURE", "parse", "sign", "verify", "verify_subscription"]
+__all__ = [
+    "EVENTS", "PROVIDER", "SIGNATURE", "inbound", "parse", "sign", "verify", "verify_subscription",
+]  # fmt: skip
 
 PROVIDER = "whatsapp-cloud"
 SIGNATURE = "X-Hub-Signature-256"
@@ -77,6 +87,32 @@ def parse(
                     if record is not None:
                         records.append(record)
     except (AttributeError, TypeError, KeyError) as exc:
+        raise ValidationError(f"malformed WhatsApp webhook: {exc!r}") from exc
+    return records
+
+
+def inbound(body: bytes, *, now: float | None = None) -> list[Record]:
+    """One WhatsAppServiceWindow record per inbound message of a webhook whose signature
+    `parse` verified; its time is the message's `timestamp`, capped at `now` (seconds)."""
+    received = time.time() if now is None else now
+    doc = json_body(body)
+    records = []
+    try:
+        for entry in doc.get("entry") or []:
+            for change in entry.get("changes") or []:
+                value = change.get("value") or {}
+                phone_number_id = str((value.get("metadata") or {}).get("phone_number_id") or "")
+                for message in value.get("messages") or []:
+                    number = "".join(c for c in str(message.get("from") or "") if c.isdigit())
+                    if not (phone_number_id and number):
+                        continue
+                    sent = float(message.get("timestamp") or received)
+                    records.append({
+                        "phoneNumberId": phone_number_id, "number": number,
+                        "lastInboundAt": int(min(sent, received) * 1000),
+                        "providerMessageId": str(message["id"]) if message.get("id") else None,
+                    })  # fmt: skip
+    except (AttributeError, TypeError, ValueError) as exc:
         raise ValidationError(f"malformed WhatsApp webhook: {exc!r}") from exc
     return records
 
