@@ -51,6 +51,7 @@ class Sinks:
     scheduler: Any
     provider_events: Any
     dispatch: Mapping[tuple[str, str], Any]  # (channel, lane) -> topic
+    profiles: Any = None  # herald.users.profiles (the door's PUT of a profile)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Tables:
     send_ledger: Any
     state: Any
     schedule: Any
+    profiles: Any = field(default_factory=dict)  # tenant:userId -> UserProfile
 
 
 @dataclass
@@ -89,6 +91,9 @@ class Runtime:
     consumer: ConsumerControl | None = None
     # Whether a state absent from the table is truly absent (read-your-writes; None: tests).
     state_barrier: StateBarrier | None = None
+    # The profiles stage's progress, and whether a profile read sees the writes before it.
+    profile_watch: FoldWatch = field(default_factory=FoldWatch)
+    profile_barrier: StateBarrier | None = None
 
     @property
     def available_channels(self) -> set[str]:
