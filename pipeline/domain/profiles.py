@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.domain.locales import normalise_locale
+from pipeline.domain.routing import CHAINS, contact_point
 from pipeline.domain.validation import UNSAFE_TEXT_RE, check_contacts
 from pipeline.exceptions import ValidationError
 
 __all__ = [
     "ATTRIBUTE_NAME_RE", "CONTACT_FIELDS", "MAX_ATTRIBUTES", "MAX_ATTRIBUTE_VALUE", "MAX_LOCALE",
     "MAX_PUSH_TOKENS", "MAX_TOKEN_LENGTH", "PROFILE_FIELDS", "Resolved", "check_profile",
-    "profile_record", "public_profile", "resolve",
+    "needs_profile", "profile_record", "public_profile", "resolve",
 ]  # fmt: skip
 
 CONTACT_FIELDS = ("email", "phone", "whatsapp", "pushTokens")
@@ -75,6 +76,15 @@ def resolve(request: Mapping[str, Any], profile: Mapping[str, Any] | None) -> Re
         profile_locale=profile.get("locale") or None,
         user=dict(attributes) if isinstance(attributes, Mapping) else {},
     )
+
+
+def needs_profile(request: Mapping[str, Any]) -> bool:
+    """Whether the request alone reaches none of the channels it would use (its own
+    `channels`, else its priority's chain): then only a profile makes it valid."""
+    recipient = request.get("recipient") or {}
+    named = request.get("channels")
+    order = named if isinstance(named, list) else CHAINS.get(str(request.get("priority")), ())
+    return not any(contact_point(recipient, c) for c in order if isinstance(c, str))
 
 
 def check_profile(body: Mapping[str, Any]) -> None:

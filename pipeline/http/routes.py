@@ -48,6 +48,7 @@ from pipeline.http.problems import (
     WORKER_UNAVAILABLE,
     ProblemKind,
 )
+from pipeline.http.profile_models import Profile, ProfileBody, StoredProfile
 from pipeline.http.webhooks import WEBHOOK_PROVIDERS
 
 __all__ = ["Answer", "Operation", "Param", "RawBody", "operations"]
@@ -124,6 +125,8 @@ def operations() -> tuple[Operation, ...]:
     """The route table, in the order the description lists it (built afresh: nothing shared)."""
     string = {"type": "string"}
     location = Param("Location", "header", "Where the message's state is read.", required=True)
+    user_id = Param("userId", "path", "The tenant's id for the user.",
+                    {"type": "string", "pattern": ID_RE.pattern}, required=True)  # fmt: skip
     # SendGrid posts a JSON array, WhatsApp Cloud and Vonage an object, Twilio (and Vonage) a form.
     json_or_form = (
         ("application/json", {"type": ["object", "array"]}),
@@ -202,10 +205,49 @@ def operations() -> tuple[Operation, ...]:
             description="What a worker's door asks of the worker that owns the user's "
             "partition before it answers a POST (the opted-out check), with the caller's "
             "token and `Herald-Forwarded`: the preferences record stored there, or null.",
-            params=(Param("userId", "path", "The tenant's id for the user.",
-                          {"type": "string", "pattern": ID_RE.pattern}, required=True),),
+            params=(user_id,),
             answers=(Answer(200, "The stored record, or null.", StoredPreferences),),
             problems=(INVALID, REBALANCING),
+        ),
+        Operation(
+            "PUT", "/v1/users/{userId}/profile", users.put_profile,
+            "Replace a user's profile", "users",
+            scope="users:manage",
+            body=ProfileBody,
+            description="The body replaces the whole profile: a field it leaves out is no "
+            "longer stored. Checked as a request's recipient is (email, E.164 phone and "
+            "WhatsApp, a known IANA time zone, a BCP 47 locale; sizes bounded), produced to "
+            "`herald.users.profiles` (key `tenant:userId`) and acknowledged by the broker "
+            "before the 200. A request naming only `recipient.userId` is then sent to the "
+            "profile's contact points; what a request carries overrides the profile for "
+            "that message. Locale: the request's, else the profile's, else the tenant's "
+            "default. Attributes are the template variable `user` (`{{ user.tier }}`).",
+            params=(user_id,),
+            answers=(Answer(200, "The profile as stored.", Profile),),
+            problems=(WORKER_UNAVAILABLE,),
+        ),
+        Operation(
+            "GET", "/v1/users/{userId}/profile", users.get_profile,
+            "A user's profile", "users",
+            scope="users:manage",
+            description="Read where the user's partition lives (the worker that owns it; "
+            "`herald ingress` asks the worker), once the profiles table holds every PUT "
+            "answered before this GET (else, after HERALD_READ_CATCH_UP_TIMEOUT, 503 "
+            "`state-behind`). Another tenant's user is 404.",
+            params=(user_id,),
+            answers=(Answer(200, "The profile as stored.", Profile),),
+            problems=(NOT_FOUND, REBALANCING, STATE_BEHIND, WORKER_UNAVAILABLE),
+        ),
+        Operation(
+            "GET", "/v1/users/{userId}/recipient", users.get_recipient,
+            "A user's stored profile (internal)", "internal",
+            scope="notifications:send",
+            description="What a door asks of the worker that owns the user's partition "
+            "before it answers a POST naming only `recipient.userId`, with the caller's "
+            "token and `Herald-Forwarded`: the profile stored there, or null.",
+            params=(user_id,),
+            answers=(Answer(200, "The stored profile, or null.", StoredProfile),),
+            problems=(INVALID, REBALANCING, STATE_BEHIND),
         ),
         Operation(
             "POST", "/webhooks/{provider}", receivers.provider_webhook,

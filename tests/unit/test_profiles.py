@@ -132,26 +132,27 @@ def test_the_sandbox_still_refuses_internals(templates: TemplateCatalog) -> None
         template.render(user=UserAttributes({"tier": "gold"}))
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"email": "ana"}, "email"),
-        ({"email": "Ana <ana@example.com>"}, "email"),
-        ({"phone": "600111222"}, "phone"),
-        ({"whatsapp": "+0123"}, "whatsapp"),
-        ({"timezone": "Mars/Olympus"}, "timezone"),
-        ({"locale": "not a tag"}, "locale"),
-        ({"locale": "../etc"}, "locale"),
-        ({"pushTokens": [""]}, "pushTokens"),
-        ({"pushTokens": ["t"] * (MAX_PUSH_TOKENS + 1)}, "pushTokens"),
-        ({"attributes": {"tier": 3}}, "attributes.tier"),
-        ({"attributes": {"_secret": "x"}}, "attributes._secret"),
-        ({"attributes": {"tier": "x" * 2000}}, "attributes.tier"),
-        ({"attributes": {"tier": "g\u202eold"}}, "attributes.tier"),
-        ({"attributes": {f"a{i}": "x" for i in range(MAX_ATTRIBUTES + 1)}}, "attributes"),
-        ({"nickname": "Ana"}, "nickname"),
-    ],
-)
+# (body, the field its error names): refused by the domain rules and over HTTP alike.
+BAD_PROFILES = [
+    ({"email": "ana"}, "email"),
+    ({"email": "Ana <ana@example.com>"}, "email"),
+    ({"phone": "600111222"}, "phone"),
+    ({"whatsapp": "+0123"}, "whatsapp"),
+    ({"timezone": "Mars/Olympus"}, "timezone"),
+    ({"locale": "not a tag"}, "locale"),
+    ({"locale": "../etc"}, "locale"),
+    ({"pushTokens": [""]}, "pushTokens"),
+    ({"pushTokens": ["t"] * (MAX_PUSH_TOKENS + 1)}, "pushTokens"),
+    ({"attributes": {"tier": 3}}, "attributes.tier"),
+    ({"attributes": {"_secret": "x"}}, "attributes._secret"),
+    ({"attributes": {"tier": "x" * 2000}}, "attributes.tier"),
+    ({"attributes": {"tier": "g\u202eold"}}, "attributes.tier"),
+    ({"attributes": {f"a{i}": "x" for i in range(MAX_ATTRIBUTES + 1)}}, "attributes"),
+    ({"nickname": "Ana"}, "nickname"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), BAD_PROFILES)
 def test_a_bad_profile_body_names_the_field(body: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as caught:
         check_profile(body)
