@@ -3,13 +3,17 @@ naming only its user: checked with the profile, produced as the client sent it."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from pipeline.http.auth import issue_token
+from pipeline.kafka.catalog import PROFILES
+from pipeline.kafka.progress import FoldWatch, StateBarrier
 from tests.unit.test_http_door import SECRET, serving
 from tests.unit.test_profiles import BAD_PROFILES
+from tests.unit.test_read_your_writes import FakeConsumer
 
 BOOKING = {"name": "Ana", "bookingRef": "X7K2LQ", "flight": "IB3456", "date": "2026-12-01",
            "origin": "MAD", "destination": "JFK"}  # fmt: skip
@@ -77,3 +81,23 @@ async def test_a_request_naming_only_its_user_needs_a_profile() -> None:
         other = await client.post("/v1/notifications", json=body,
                                   headers=auth("notifications:send", "globex"))  # fmt: skip
         assert other.status == 422
+
+
+async def test_a_profile_get_waits_for_the_put_before_it_then_503() -> None:
+    """Read-your-writes: the GET answers once the profiles stage folded the topic's end."""
+    consumer = FakeConsumer(end=3)  # the PUT's record is offset 2 of the partition
+    watch = FoldWatch()
+    async with serving(read_catch_up_s=0.3) as (client, rt):
+        rt.profile_barrier = StateBarrier(watch, consumer, PROFILES, 1)  # type: ignore[arg-type]
+        behind = await client.get("/v1/users/u-1/profile", headers=auth())
+        assert behind.status == 503 and "state-behind" in (await behind.json())["type"]
+
+        async def fold_soon() -> None:
+            await asyncio.sleep(0.1)
+            rt.tables.profiles["acme:u-1"] = {"tenant": "acme", "userId": "u-1", **PROFILE}
+            watch.folded({0: 2}, ())
+
+        folding = asyncio.create_task(fold_soon())
+        got = await client.get("/v1/users/u-1/profile", headers=auth())
+        await folding
+        assert got.status == 200 and (await got.json())["email"] == PROFILE["email"]
