@@ -58,14 +58,17 @@ async def handle_one(rt: Runtime, message: Any, key_rule: str = USER_KEY_RULE) -
         return
 
     await _template_caught_up(rt, request, template_version_seen(message.headers))
-    user = request.get("recipient", {}).get("userId") or ""
+    user = user_key(request["tenant"], request.get("recipient", {}).get("userId") or "")
     plan = plan_request(
         request,
         message.value,
         templates=rt.templates,
-        preferences=rt.tables.preferences.get(user_key(request["tenant"], user)),
+        preferences=rt.tables.preferences.get(user),
         available=rt.available_channels,
         limits=rt.limits,
+        # Contact points, locale, time zone and `user` where the request has none.
+        profile=rt.tables.profiles.get(user),
+        encode=lambda resolved: rt.codec.encode("NotificationRequest", resolved),
     )
     written = pending_written(message.headers)  # by the HTTP door
     for status in plan.statuses:

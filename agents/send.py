@@ -31,6 +31,7 @@ from agents.calls import Lane, Pending, ordered_providers, start_calls
 from pipeline.domain import ledger
 from pipeline.domain import schedule as scheduler
 from pipeline.domain.followups import Action, NextChannel, Outcome, follow_ups
+from pipeline.domain.ids import user_key
 from pipeline.domain.ledger import Verdict
 from pipeline.domain.planning import render_dispatch
 from pipeline.domain.records import status_record
@@ -194,9 +195,17 @@ async def act(rt: Runtime, p: Pending, stage: str, outcome: Outcome) -> dict[str
 def render_next(
     rt: Runtime, dispatch: dict[str, Any], remaining: Sequence[str], history: list[dict[str, Any]]
 ) -> NextChannel | None:
-    """The request rendered for the first of `remaining` that has content and a contact."""
+    """The request rendered for the first of `remaining` that has content and a contact.
+
+    The dispatch's request is already resolved from the profile (contact points, locale);
+    the profile's attributes (`user`) are read again from the profiles table, which is
+    co-partitioned with the lanes (both keyed `tenant:userId`), so the next channel shows
+    what the first one did.
+    """
     request = rt.codec.decode("NotificationRequest", dispatch["request"])
     request["messageId"] = dispatch["messageId"]
+    profile = rt.tables.profiles.get(user_key(dispatch["tenant"], dispatch["userId"]))
+    attributes = (profile or {}).get("attributes") or {}
     left = list(remaining)
     while left:
         channel = left.pop(0)
@@ -204,6 +213,7 @@ def render_next(
             nxt = render_dispatch(
                 request, channel, templates=rt.templates, remaining=left,
                 original=dispatch["request"], history=history, limits=rt.limits,
+                user=attributes,
             )  # fmt: skip
         except ValidationError:
             continue  # no content or contact point for that channel: the next one

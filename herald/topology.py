@@ -3,7 +3,7 @@
 ::
 
     herald.notifications.requests ──► [ingest] validate · dedup (idempotency table)
-       key tenant:userId                 · consent (preferences table) · route · render
+       key tenant:userId  · recipient (profiles table) · consent (preferences) · route · render
                                              │              │                │
                              herald.audit ◄──┘              │                │
                                      herald.dispatch.<channel>.<urgent|bulk>  │
@@ -25,6 +25,7 @@
     herald.templates ──► every process's template catalog (PUT /v1/templates writes it)
     POST /webhooks/whatsapp-cloud (inbound) ──► herald.whatsapp.service-windows ──► every
         worker's view of when each user last wrote (WhatsApp: text or approved template)
+    herald.users.profiles ──► [profiles] profiles table (ingest resolves recipients from it)
     every stage ──► herald.notifications.dlq (original bytes + reason)
 
 Kafka hops are where they buy something: the lane topics re-split traffic by
@@ -43,6 +44,7 @@ from typing import Any
 
 from agents.ingest import ingest
 from agents.preferences import preferences
+from agents.profiles import profiles
 from agents.provider_events import provider_events
 from agents.scheduler import fire_due, schedule_agent
 from agents.send import send
@@ -72,6 +74,7 @@ __all__ = ["HOLDS", "wire"]
 HOLDS = {
     "idempotency": "where the message was first accepted",
     "preferences": "consent per channel and category",
+    "profiles": "contact points, locale, time zone, attributes",
     "send-ledger": "intent, then outcome, of one provider call",
     "notification-state": "status, attempts, history (GET reads it)",
     "schedule": "due time, topic, key, payload",
@@ -139,6 +142,7 @@ def wire(
         templates=sink(names.TEMPLATES),
         dispatch={k: sink(n) for k, n in dispatch_names.items()},
         service_windows=sink(names.SERVICE_WINDOWS),
+        profiles=sink(names.PROFILES),
     )
     tables = Tables(
         idempotency=table("idempotency"),
@@ -146,11 +150,16 @@ def wire(
         send_ledger=table("send-ledger"),
         state=table("notification-state"),
         schedule=table("schedule"),
+        profiles=table("profiles"),
     )
     partitions = topics[dispatch_topic("email", "urgent")].partitions
     budgets = RateBudgets.from_limits(settings.rate_limit_map, partitions, metrics)
     consumer, fold_watch = ConsumerControl(app), FoldWatch()
     barrier = StateBarrier(fold_watch, consumer, names.STATUS, topics[names.STATUS].partitions)
+    profile_watch = FoldWatch()  # a profile read waits for the PUT before it, the same way
+    profile_barrier = StateBarrier(
+        profile_watch, consumer, names.PROFILES, topics[names.PROFILES].partitions
+    )
     runtime = Runtime(
         settings, codec, templates, metrics, sinks, tables, ownership=app.ownership,
         providers=providers, breakers=breakers, budgets=budgets,
@@ -161,6 +170,7 @@ def wire(
             codec, phone_number_id=settings.whatsapp_phone_number_id,
             owner=settings.whatsapp_window_tenant,
         ),
+        profile_watch=profile_watch, profile_barrier=profile_barrier,
     )  # fmt: skip
     topo = Topology(runtime)
     topo.table_specs = [TableSpec(name, changelogs[name].name, table_help(name)) for name in HOLDS]
@@ -194,16 +204,19 @@ def wire(
     # catalog's rule before anything is keyed by it.
     agent("ingest", names.REQUESTS, ingest,
           writes=(*lanes, names.STATUS, names.AUDIT, names.DLQ),
-          uses=("idempotency", "preferences"), key_rule=topics[names.REQUESTS].key)  # fmt: skip
+          uses=("idempotency", "preferences", "profiles"),
+          key_rule=topics[names.REQUESTS].key)  # fmt: skip
     agent("preferences", names.PREFERENCES, preferences, writes=(names.DLQ,),
           uses=("preferences",), key_rule=topics[names.PREFERENCES].key)  # fmt: skip
+    agent("profiles", names.PROFILES, profiles, writes=(names.DLQ,),
+          uses=("profiles",), key_rule=topics[names.PROFILES].key)  # fmt: skip
     for (channel, lane), topic in dispatch_names.items():
         agent(f"send-{channel}-{lane}", topic, send, channel=channel,
               family="send-<channel>-<lane>",
               # batches overlap: up to this many records (calls) in flight per lane
               window=settings.send_concurrency,
               writes=(names.STATUS, names.SCHEDULER, *lanes, names.DLQ),
-              uses=("send-ledger",))  # fmt: skip
+              uses=("send-ledger", "profiles"))  # fmt: skip
     agent("scheduler", names.SCHEDULER, schedule_agent, writes=(names.DLQ,), uses=("schedule",))
     agent("provider-events", names.PROVIDER_EVENTS, provider_events,
           writes=(names.STATUS, names.DLQ), uses=("notification-state",))  # fmt: skip

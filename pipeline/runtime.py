@@ -55,6 +55,7 @@ class Sinks:
     templates: Any  # the tenants' saved templates (the HTTP door writes them)
     dispatch: Mapping[tuple[str, str], Any]  # (channel, lane) -> topic
     service_windows: Any = None  # WhatsApp inbound messages (the webhook, in the worker)
+    profiles: Any = None  # herald.users.profiles (the door's PUT of a profile)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Tables:
     send_ledger: Any
     state: Any
     schedule: Any
+    profiles: Any = field(default_factory=dict)  # tenant:userId -> UserProfile
 
 
 @dataclass
@@ -96,6 +98,9 @@ class Runtime:
     # When each WhatsApp user last wrote (the 24-hour window; None: unknown, every window
     # closed). The worker keeps it reading (`herald.worker.WorkerServices`).
     service_windows: ServiceWindowView | None = None
+    # The profiles stage's progress, and whether a profile read sees the writes before it.
+    profile_watch: FoldWatch = field(default_factory=FoldWatch)
+    profile_barrier: StateBarrier | None = None
 
     @property
     def available_channels(self) -> set[str]:

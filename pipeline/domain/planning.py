@@ -7,7 +7,7 @@ README's topology). `plan_request` decides; the agent only does the I/O.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.domain.channel_limits import check_channel_content
 from pipeline.domain.compliance import split_by_consent
 from pipeline.domain.limits import Limits, size_bound
+from pipeline.domain.profiles import resolve
 from pipeline.domain.records import audit_record, dispatch_record, status_record
 from pipeline.domain.routing import contact_point, lane_for, route_channels
 from pipeline.domain.templates import Template, TemplateCatalog
@@ -55,14 +56,24 @@ def plan_request(
     available: Collection[str],
     now: datetime | None = None,
     limits: Limits | None = None,
+    profile: Mapping[str, Any] | None = None,
+    encode: Callable[[Mapping[str, Any]], bytes] | None = None,
 ) -> Plan:
     """Plan one decoded NotificationRequest (its messageId already set).
 
     With `limits`, a request or a rendered dispatch that would not fit its topic is
     rejected with reason `too-large` (a DLQ status and a dead letter, never a produce
-    the broker refuses).
+    the broker refuses). With the user's `profile`, the recipient is filled from it where
+    the request has no value (`pipeline.domain.profiles.resolve`) and its attributes are
+    the template's `user`; the dispatches then carry that resolved request, made bytes
+    by `encode` (a fallback channel is rendered from it: the profile's phone, locale).
     """
     plan = Plan()
+    resolved = resolve(request, profile)
+    if profile is not None and encode is not None:
+        request, original = resolved.request, encode(resolved.request)
+    else:
+        request = resolved.request
     try:
         if limits is not None and len(original) > limits.request_bytes:
             raise _request_too_large(len(original), limits)
@@ -94,7 +105,7 @@ def plan_request(
             remaining = [] if mode == "all" else allowed[1:]
             dispatch = render_dispatch(
                 request, channel, templates=templates, remaining=remaining, original=original,
-                limits=limits,
+                limits=limits, profile_locale=resolved.profile_locale, user=resolved.user,
             )  # fmt: skip
             plan.dispatches.append((channel, lane, dispatch))
     except RenderedTooLarge as exc:
@@ -124,6 +135,7 @@ def render_dispatch(
     history: Sequence[Mapping[str, Any]] = (),
     limits: Limits | None = None,
     profile_locale: str | None = None,
+    user: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The ChannelDispatch of `request` on `channel` (first attempt on that channel).
 
@@ -135,14 +147,14 @@ def render_dispatch(
     so the next channel of a fallback, a retry and a replay carry the same one. Content
     over what the channel's provider takes (`pipeline.domain.channel_limits`) raises
     ContentOverLimit, a ValidationError. The locale is the recipient's, else
-    `profile_locale` (the user's profile, for the profiles increment to pass), else the
-    tenant's default; dates and times are shown in `recipient.timezone` (UTC without one).
+    `profile_locale` (the user's profile), else the tenant's default; dates and times are
+    shown in `recipient.timezone` (UTC without one). `user`: the profile's attributes.
     """
     recipient = request["recipient"]
     rendered = templates.render(
         request["template"], channel, request.get("data") or {}, recipient.get("locale"),
         profile_locale=profile_locale, timezone=recipient.get("timezone"),
-        tenant=request["tenant"], user_id=recipient["userId"],
+        tenant=request["tenant"], user_id=recipient["userId"], user=user,
     )  # fmt: skip
     check_channel_content(rendered, message_id=request["messageId"], tenant=request["tenant"])
     to = contact_point(recipient, channel)
@@ -173,21 +185,26 @@ def check_fits(
     limits: Limits,
     channels: Sequence[str],
     encoded_size: int | None = None,
+    profile: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise RequestTooLarge or RenderedTooLarge when `request` would not fit Kafka.
 
     For the HTTP door: the same limits `plan_request` applies at ingest, checked before
     the 202. Renders every channel the request may use (fallback keeps the request).
-    Content over a channel's provider limits raises ContentOverLimit (422) too.
+    Content over a channel's provider limits raises ContentOverLimit (422) too. With the
+    user's `profile`, rendered as ingest will render it (its contact points, locale, `user`).
     """
+    resolved = resolve(request, profile)
+    request = resolved.request
     size = size_bound(request) if encoded_size is None else encoded_size
     if size > limits.request_bytes:
         raise _request_too_large(size, limits)
     for i, channel in enumerate(channels):
         try:
             dispatch = render_dispatch(
-                request, channel, templates=templates, remaining=channels[i + 1 :], original=b""
-            )
+                request, channel, templates=templates, remaining=channels[i + 1 :], original=b"",
+                profile_locale=resolved.profile_locale, user=resolved.user,
+            )  # fmt: skip
         except (ContentOverLimit, TemplateDataError):
             raise  # the provider would refuse it, or no channel can show it: 422
         except ValidationError:

@@ -28,11 +28,11 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from pipeline.domain.template_model import Template, parse_template
+from pipeline.domain.user_view import USER_VARIABLE
 from pipeline.exceptions import TemplateError
 
-__all__ = ["PROFILE_VARIABLE", "REFUSED_FILTERS", "check_saved", "sources"]
+__all__ = ["REFUSED_FILTERS", "check_saved", "sources"]
 
-PROFILE_VARIABLE = "user"  # the recipient's profile attributes, always in the context
 REFUSED_FILTERS = frozenset({"attr"})
 
 
@@ -72,7 +72,7 @@ def check_saved(doc: Mapping[str, Any], env: SandboxedEnvironment) -> Template:
         used |= meta.find_undeclared_variables(tree)
     used |= _approved_parameters(template)
     declared = set(template.variables)
-    for name in sorted(used - declared - {PROFILE_VARIABLE}):
+    for name in sorted(used - declared - {USER_VARIABLE}):
         errors.append({"field": "variables", "message": f"{name!r} is used but not declared"})
     for name in sorted(declared - used):
         errors.append({"field": "variables", "message": f"{name!r} is declared but never used"})

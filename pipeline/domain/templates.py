@@ -30,6 +30,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pipeline.domain.formatting import FILTERS, RENDER_KEY, RenderSettings, time_zone
 from pipeline.domain.locales import TEMPLATE_DEFAULT_LOCALE
 from pipeline.domain.template_model import ApprovedTemplate, Template, parse_template
+from pipeline.domain.user_view import USER_VARIABLE, UserAttributes
 from pipeline.exceptions import TemplateDataError, TemplateError
 
 __all__ = [
@@ -156,6 +157,7 @@ class TemplateCatalog:
         timezone: str | None = None,
         tenant: str = "",
         user_id: str = "",
+        user: Mapping[str, str] | None = None,
     ) -> Rendered:
         """`channel`'s content in the locale `pick_locale` chooses.
 
@@ -163,7 +165,8 @@ class TemplateCatalog:
         increment passes it), then the catalog's default; dates and times are shown in
         `timezone` (IANA, UTC without one; TemplateDataError if unknown). A template with
         variants renders the one (`tenant`, `user_id`) is assigned, the same on every
-        channel and every attempt.
+        channel and every attempt. `user` is the profile's attributes, the variable
+        `user` (`pipeline.domain.user_view`: an absent attribute is None, not an error).
         """
         template = self.check(template_id, data, tenant)
         chosen = template.resolve_locale(locale, profile_locale, self.default_for(tenant))
@@ -172,7 +175,8 @@ class TemplateCatalog:
         if not parts:
             raise TemplateError(f"template {template_id!r} has no {channel} content in {chosen}")
         # Ours last: a data key of the same name cannot stand in for it.
-        context = {**data, RENDER_KEY: RenderSettings(chosen, time_zone(timezone), channel)}
+        settings = RenderSettings(chosen, time_zone(timezone), channel)
+        context = {**data, USER_VARIABLE: UserAttributes(user), RENDER_KEY: settings}
         try:
             out = {
                 part: self._render(part, source, context)

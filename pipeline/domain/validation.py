@@ -31,6 +31,7 @@ __all__ = [
     "MODES",
     "PRIORITIES",
     "UNSAFE_TEXT_RE",
+    "check_contacts",
     "check_request",
     "is_email",
 ]
@@ -59,6 +60,27 @@ def is_email(value: object) -> bool:
     return True
 
 
+def check_contacts(fields: Mapping[str, Any], bad: Any, prefix: str) -> None:
+    """The contact points and time zone of a recipient or a profile, each reported as
+    `bad(prefix + field, message)`: one rule for both, so a profile holds only what a
+    request could have carried."""
+    email = fields.get("email")
+    if email is not None and not is_email(email):
+        bad(f"{prefix}email", "not an email address (a bare address: no name, no <>)")
+    for key in ("phone", "whatsapp"):
+        value = fields.get(key)
+        if value is not None and not (isinstance(value, str) and E164_RE.match(value)):
+            bad(f"{prefix}{key}", "not an E.164 phone number (+ and 7 to 15 digits)")
+    zone = fields.get("timezone")
+    if zone not in (None, "") and not valid_time_zone(zone):
+        bad(f"{prefix}timezone", "not an IANA time zone, e.g. Europe/Madrid")
+    tokens = fields.get("pushTokens")
+    if tokens is not None and not (
+        isinstance(tokens, list) and all(isinstance(t, str) and t for t in tokens)
+    ):
+        bad(f"{prefix}pushTokens", "must be a list of non-empty strings")
+
+
 def check_request(
     record: Mapping[str, Any], templates: TemplateCatalog, *, now: datetime | None = None
 ) -> Template:
@@ -81,21 +103,7 @@ def check_request(
     user_id = recipient.get("userId")
     if not (isinstance(user_id, str) and ID_RE.match(user_id)):
         bad("recipient.userId", "required, 1-128 characters of letters, digits and ._:@-")
-    email = recipient.get("email")
-    if email is not None and not is_email(email):
-        bad("recipient.email", "not an email address (a bare address: no name, no <>)")
-    for key in ("phone", "whatsapp"):
-        value = recipient.get(key)
-        if value is not None and not (isinstance(value, str) and E164_RE.match(value)):
-            bad(f"recipient.{key}", "not an E.164 phone number (+ and 7 to 15 digits)")
-    zone = recipient.get("timezone")
-    if zone not in (None, "") and not valid_time_zone(zone):
-        bad("recipient.timezone", "not an IANA time zone, e.g. Europe/Madrid")
-    tokens = recipient.get("pushTokens")
-    if tokens is not None and not (
-        isinstance(tokens, list) and all(isinstance(t, str) and t for t in tokens)
-    ):
-        bad("recipient.pushTokens", "must be a list of non-empty strings")
+    check_contacts(recipient, bad, "recipient.")
     if record.get("priority") not in PRIORITIES:
         bad("priority", f"one of {', '.join(PRIORITIES)}")
     channels = record.get("channels")

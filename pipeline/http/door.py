@@ -34,12 +34,17 @@ if TYPE_CHECKING:  # the ingress process never imports Faust
     from pipeline.kafka.progress import StateBarrier
     from pipeline.runtime import Runtime
 
-__all__ = ["SETTLE_S", "WAIT_POLL_S", "AbsenceCheck", "Door", "DoorTopic", "InlineDoor"]
+__all__ = [
+    "SETTLE_S", "WAIT_POLL_S", "AbsenceCheck", "Door", "DoorTopic", "InlineDoor", "ProfileRoute",
+]  # fmt: skip
 
 # What the door writes.
 DoorTopic = Literal[
-    "requests", "status", "audit", "provider_events", "templates", "service_windows"
+    "requests", "status", "audit", "provider_events", "templates", "service_windows", "profiles"
 ]
+# Which route a profile is asked of another worker by: the public GET (scope users:manage)
+# or the internal one a door asks before it answers a POST (scope notifications:send).
+ProfileRoute = Literal["profile", "recipient"]
 WAIT_POLL_S = 0.02  # how often `Prefer: wait` looks at the local state table
 SETTLE_S = 2.0  # how long a read waits for moving partitions to settle before its 503
 
@@ -64,6 +69,14 @@ class Door(Protocol):
     ) -> Mapping[str, Any] | None:
         """The recipient's latest preferences record, if known (`forwarded`: asked by
         another worker, so answered from here)."""
+        ...
+
+    async def profile(
+        self, authorization: str, tenant: str, user_id: str, *, forwarded: bool = False,
+        via: ProfileRoute = "recipient",
+    ) -> Mapping[str, Any] | None:  # fmt: skip
+        """The user's profile, including every PUT acknowledged before the call (None: no
+        profile); asked of the worker that holds it by the route `via`."""
         ...
 
     async def reserved(self, authorization: str, tenant: str, message_id: str, body: str) -> Seen:
@@ -161,6 +174,26 @@ class InlineDoor:
         found: Mapping[str, Any] | None = table.get(key)
         if found is None and forwarded and not self._holds(table, key):
             raise Rebalancing("this worker does not hold the user's preferences now")
+        return found
+
+    async def profile(
+        self, authorization: str, tenant: str, user_id: str, *, forwarded: bool = False,
+        via: ProfileRoute = "recipient",
+    ) -> Mapping[str, Any] | None:  # fmt: skip
+        """The profiles table where the user's partition lives, once the profiles stage has
+        folded what the topic held when asked (`StateBarrier.wait`: read-your-writes, else
+        503 `state-behind`); a partition moving between workers: 503 `rebalancing`."""
+        table, key = self.rt.tables.profiles, user_key(tenant, user_id)
+        peer = None if self.router is None else self.router.peer(table, key, forwarded=forwarded)
+        if peer is not None:
+            self.metrics.forwarded.labels("profile").inc()
+            return await peer.profile(authorization, user_id, via)
+        holds = self._holds(table, key)
+        if not holds and forwarded:
+            raise Rebalancing("this worker does not hold the user's profile now")
+        if holds and self.rt.profile_barrier is not None:
+            await self.rt.profile_barrier.wait(key, self.settings.read_catch_up_s)
+        found: Mapping[str, Any] | None = table.get(key)
         return found
 
     async def reserved(self, authorization: str, tenant: str, message_id: str, body: str) -> Seen:

@@ -4,8 +4,8 @@ It serves the same route table as the worker (`pipeline.http.routes`) over the
 `Door` interface: records go out through a plain acknowledged producer
 (`pipeline.kafka.producer`), consent is read from an in-memory view of the
 compacted preferences topic (`pipeline.kafka.preferences_view`), and what lives in
-the worker's tables (a message's state, an id's reservation) is asked of the
-worker (`pipeline.http.worker_client`). So a POST never waits behind the worker's
+the worker's tables (a message's state, an id's reservation, a user's profile) is asked
+of the worker (`pipeline.http.worker_client`). So a POST never waits behind the worker's
 stream processing: the worker's event loop is not this process's.
 """
 
@@ -19,10 +19,11 @@ from pipeline.domain.ids import user_key
 from pipeline.domain.limits import Limits
 from pipeline.domain.routing import CHANNELS
 from pipeline.domain.templates import TemplateCatalog
-from pipeline.http.door import DoorTopic
+from pipeline.http.door import DoorTopic, ProfileRoute
 from pipeline.http.worker_client import WorkerClient
 from pipeline.kafka.catalog import (
     AUDIT,
+    PROFILES,
     PROVIDER_EVENTS,
     REQUESTS,
     SERVICE_WINDOWS,
@@ -45,6 +46,7 @@ DOOR_TOPICS: Mapping[DoorTopic, tuple[str, str]] = {
     "provider_events": (PROVIDER_EVENTS, "ProviderEvent"),
     "templates": (TEMPLATES, "TemplateDocument"),
     "service_windows": (SERVICE_WINDOWS, "WhatsAppServiceWindow"),
+    "profiles": (PROFILES, "UserProfile"),
 }
 
 
@@ -87,6 +89,14 @@ class IngressDoor:
     ) -> Mapping[str, Any] | None:
         """From the view of every partition: nothing to ask of a worker."""
         return self.preferences_view.get(user_key(tenant, user_id))
+
+    async def profile(
+        self, authorization: str, tenant: str, user_id: str, *, forwarded: bool = False,
+        via: ProfileRoute = "recipient",
+    ) -> Mapping[str, Any] | None:  # fmt: skip
+        """Asked of the worker (the profiles table is the worker's), which reads it where it
+        lives once it holds the writes before the call."""
+        return await self.worker.profile(authorization, user_id, via)
 
     async def reserved(self, authorization: str, tenant: str, message_id: str, body: str) -> Seen:
         """The worker's decision; unanswered in time, the request is accepted (ingest

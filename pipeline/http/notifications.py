@@ -8,6 +8,10 @@ topic held (`pipeline.http.door.AbsenceCheck`), never a false 404. The handlers 
 to the `Door` of the process serving them (`pipeline.http.door`): in the worker a GET is
 a local read of its notification-state table; in `herald ingress` it is asked of the
 worker, where that table lives.
+
+A request whose recipient has no contact point for its channels is checked with the
+user's profile (`Door.profile`, where the user's partition lives), as ingest will
+resolve it; without a profile it is 422 as before.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pipeline.domain.ids import (
     user_key,
 )
 from pipeline.domain.planning import check_fits, known_rendering
+from pipeline.domain.profiles import needs_profile, resolve
 from pipeline.domain.records import (
     PENDING_HEADER,
     TEMPLATE_VERSION_HEADER,
@@ -69,10 +74,17 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
         message_id_for_idempotency_key(tenant, idem) if idem else new_message_id()
     )
     record = body.to_record(tenant, message_id)
-    template = check_request(record, door.templates)  # the domain rules, as from Kafka
-    channels = route_channels(record, door.available_channels)
-    check_fits(record, templates=door.templates, limits=door.limits, channels=channels)  # 413/422
     authorization = request.headers.get("Authorization", "")
+    # A request that reaches nobody by itself may name a user with a profile: checked
+    # resolved, as ingest will send it; the record produced stays as the client sent it.
+    profile = None
+    if needs_profile(record):
+        profile = await door.profile(authorization, tenant, record["recipient"]["userId"])
+    resolved = resolve(record, profile).request
+    template = check_request(resolved, door.templates)  # the domain rules, as from Kafka
+    channels = route_channels(resolved, door.available_channels)
+    check_fits(record, templates=door.templates, limits=door.limits, channels=channels,
+               profile=profile)  # 413/422  # fmt: skip
     seen = Seen.NEW  # an id the door made itself is fresh: nothing to ask
     if body.messageId or idem:
         seen = await door.reserved(authorization, tenant, message_id, fingerprint(record))
@@ -81,7 +93,7 @@ async def post_notification(ctx: Context, call: Call) -> web.Response:
             f"the message {message_id} was already accepted with another body", messageId=message_id
         )
     key = user_key(tenant, record["recipient"]["userId"])
-    refusal = await _opted_out(door, authorization, record)
+    refusal = await _opted_out(door, authorization, resolved)
     if refusal is not None:
         # Seed 6.12: the blocked notification is audited and the client told at once.
         await door.produce("audit", [(key, refusal)])

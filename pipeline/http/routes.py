@@ -36,6 +36,7 @@ from pipeline.http.problems import (
     WEBHOOK_UNSIGNED,
     WORKER_UNAVAILABLE,
 )
+from pipeline.http.profile_models import Profile, ProfileBody, StoredProfile
 from pipeline.http.template_models import StoredTemplate, TemplateBody, TemplateListing
 from pipeline.http.webhooks import WEBHOOK_PROVIDERS
 
@@ -53,6 +54,8 @@ def operations() -> tuple[Operation, ...]:
         {"type": "string", "pattern": ID_RE.pattern},
         required=True,
     )
+    user_id = Param("userId", "path", "The tenant's id for the user.",
+                    {"type": "string", "pattern": ID_RE.pattern}, required=True)  # fmt: skip
     # SendGrid posts a JSON array, WhatsApp Cloud and Vonage an object, Twilio (and Vonage) a form.
     json_or_form = (
         ("application/json", {"type": ["object", "array"]}),
@@ -131,8 +134,7 @@ def operations() -> tuple[Operation, ...]:
             description="What a worker's door asks of the worker that owns the user's "
             "partition before it answers a POST (the opted-out check), with the caller's "
             "token and `Herald-Forwarded`: the preferences record stored there, or null.",
-            params=(Param("userId", "path", "The tenant's id for the user.",
-                          {"type": "string", "pattern": ID_RE.pattern}, required=True),),
+            params=(user_id,),
             answers=(Answer(200, "The stored record, or null.", StoredPreferences),),
             problems=(INVALID, REBALANCING),
         ),
@@ -169,6 +171,47 @@ def operations() -> tuple[Operation, ...]:
             scope="templates:manage",
             description="Every template the tenant can send: shipped and saved, by id.",
             answers=(Answer(200, "Id, version, priority and source of each.", TemplateListing),),
+            problems=(),
+        ),
+        Operation(
+            "PUT", "/v1/users/{userId}/profile", users.put_profile,
+            "Replace a user's profile", "users",
+            scope="users:manage",
+            body=ProfileBody,
+            description="The body replaces the whole profile: a field it leaves out is no "
+            "longer stored. Checked as a request's recipient is (email, E.164 phone and "
+            "WhatsApp, a known IANA time zone, a BCP 47 locale; sizes bounded), produced to "
+            "`herald.users.profiles` (key `tenant:userId`) and acknowledged by the broker "
+            "before the 200. A request naming only `recipient.userId` is then sent to the "
+            "profile's contact points; what a request carries overrides the profile for "
+            "that message. Locale: the request's, else the profile's, else the tenant's "
+            "default. Attributes are the template variable `user` (`{{ user.tier }}`).",
+            params=(user_id,),
+            answers=(Answer(200, "The profile as stored.", Profile),),
+            problems=(WORKER_UNAVAILABLE,),
+        ),
+        Operation(
+            "GET", "/v1/users/{userId}/profile", users.get_profile,
+            "A user's profile", "users",
+            scope="users:manage",
+            description="Read where the user's partition lives (the worker that owns it; "
+            "`herald ingress` asks the worker), once the profiles table holds every PUT "
+            "answered before this GET (else, after HERALD_READ_CATCH_UP_TIMEOUT, 503 "
+            "`state-behind`). Another tenant's user is 404.",
+            params=(user_id,),
+            answers=(Answer(200, "The profile as stored.", Profile),),
+            problems=(NOT_FOUND, REBALANCING, STATE_BEHIND, WORKER_UNAVAILABLE),
+        ),
+        Operation(
+            "GET", "/v1/users/{userId}/recipient", users.get_recipient,
+            "A user's stored profile (internal)", "internal",
+            scope="notifications:send",
+            description="What a door asks of the worker that owns the user's partition "
+            "before it answers a POST naming only `recipient.userId`, with the caller's "
+            "token and `Herald-Forwarded`: the profile stored there, or null.",
+            params=(user_id,),
+            answers=(Answer(200, "The stored profile, or null.", StoredProfile),),
+            problems=(INVALID, REBALANCING, STATE_BEHIND),
         ),
         Operation(
             "POST", "/webhooks/{provider}", receivers.provider_webhook,

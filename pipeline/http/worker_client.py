@@ -9,7 +9,8 @@ which decides with the same table, dead-letters a conflicting body
 (`idempotency-conflict`) and drops a duplicate.
 
 A worker asks another worker the same way (`pipeline.http.routing`), for the state
-and the preferences that live in the other's partitions, adding `Herald-Forwarded`.
+the preferences and the profiles that live in the other's partitions, adding
+`Herald-Forwarded`.
 """
 
 from __future__ import annotations
@@ -77,6 +78,27 @@ class WorkerClient:
             async with self.session.get(url, headers=headers, timeout=timeout) as resp:
                 if resp.status == 200:
                     stored = (await resp.json())["preferences"]
+                    return None if stored is None else dict(stored)
+                await _refusal(resp)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise WorkerUnavailable(f"the worker did not answer ({type(exc).__name__})") from exc
+
+    async def profile(
+        self, authorization: str, user_id: str, via: str = "recipient"
+    ) -> dict[str, Any] | None:
+        """The user's profile where the worker holds it (None: none stored), by the public
+        route (`profile`: 404 when absent) or the door's internal one (`recipient`)."""
+        url = f"{self.base_url}/v1/users/{user_id}/{via}"
+        headers = {**self.headers, "Authorization": authorization}
+        # The worker may wait for its profiles table to catch up (read-your-writes).
+        timeout = aiohttp.ClientTimeout(total=self.read_catch_up_s + _MARGIN_S)
+        try:
+            async with self.session.get(url, headers=headers, timeout=timeout) as resp:
+                if resp.status == 404 and via == "profile":
+                    return None
+                if resp.status == 200:
+                    found = await resp.json()
+                    stored = found.get("profile") if via == "recipient" else found
                     return None if stored is None else dict(stored)
                 await _refusal(resp)
         except (aiohttp.ClientError, TimeoutError) as exc:

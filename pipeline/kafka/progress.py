@@ -13,6 +13,8 @@ fetcher skips them, every other topic goes on) while too many of its records wai
 status before it answers 202, so once the projection has folded its status partition
 up to the end offset the broker gives at the time of a GET, a state that is still
 absent is truly absent (404); until then the GET waits instead of answering a false 404.
+The profiles stage reports its progress to a `FoldWatch` of its own, and a second
+barrier on `herald.users.profiles` gives a GET of a profile the PUT answered before it.
 """
 
 from __future__ import annotations
@@ -25,14 +27,19 @@ from typing import Any
 import structlog
 from faust.types import TP
 
+from pipeline.exceptions import StateBehind
 from pipeline.kafka.owners import partition_of
 
-__all__ = ["END_OFFSET_TIMEOUT_S", "ConsumerControl", "FoldWatch", "Listener", "StateBarrier"]
+__all__ = [
+    "BARRIER_POLL_S", "END_OFFSET_TIMEOUT_S", "ConsumerControl", "FoldWatch", "Listener",
+    "StateBarrier",
+]  # fmt: skip
 
 log = structlog.get_logger("herald")
 
 Listener = Callable[[Iterable[str]], None]
 END_OFFSET_TIMEOUT_S = 5.0  # how long a read waits for the broker to say where a partition ends
+BARRIER_POLL_S = 0.02  # how often `StateBarrier.wait` looks at the fold's progress
 
 
 @dataclass
@@ -153,3 +160,16 @@ class StateBarrier:
             partition, self.consumer.committed(self.topic, partition)
         )
         return (folded if folded is not None else -1) >= end - 1
+
+    async def wait(self, key: str, timeout_s: float) -> None:
+        """Return once every record `key`'s partition held now is folded (a table read
+        then sees the writes acknowledged before it). StateBehind past `timeout_s`, or
+        when the broker does not say where the partition ends: never a stale answer."""
+        mark = await self.mark(key)
+        if mark is None:
+            raise StateBehind(f"the broker did not say where {self.topic} ends")
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not self.passed(mark):
+            if asyncio.get_running_loop().time() >= deadline:
+                raise StateBehind(f"the table has not caught up with {self.topic}")
+            await asyncio.sleep(BARRIER_POLL_S)

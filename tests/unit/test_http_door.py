@@ -71,11 +71,16 @@ def stand_in(
         settings=settings,
         metrics=Metrics(),
         templates=TemplateCatalog.from_dir(settings.templates_dir),
-        tables=SimpleNamespace(preferences={}, state={}, idempotency={}),
+        tables=SimpleNamespace(preferences={}, state={}, idempotency={}, profiles={}),
         sinks=SimpleNamespace(
-            requests=Topic(), status=Topic(), audit=Topic(), provider_events=Topic()
+            requests=Topic(),
+            status=Topic(),
+            audit=Topic(),
+            provider_events=Topic(),
+            profiles=Topic(),
         ),
         state_barrier=None,
+        profile_barrier=None,
         available_channels={"email"},
         limits=limits or Limits.compute(http_max_body=settings.http_max_body),
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from agents.ingest import ingest
 from agents.preferences import preferences
+from agents.profiles import profiles
 from pipeline.runtime import Runtime
 from tests.unit.test_agents import event, run, statuses, world  # noqa: F401
 
@@ -94,3 +95,45 @@ async def test_preferences_are_stored_only_under_their_own_key(world: Runtime) -
     await run(preferences, rt, [batch])
     assert reasons(rt) == ["key-mismatch", "invalid-tenant", "invalid-tenant"]
     assert list(rt.tables.preferences) == ["acme:u-1"]
+
+
+async def test_profiles_are_stored_under_their_own_key_and_a_tombstone_erases(
+    world: Runtime,  # noqa: F811
+) -> None:
+    """The same checks as preferences (one shared stage body), and its progress is told."""
+    rt = world
+    profile = {"tenant": "acme", "userId": "u-1", "email": "ana@example.com", "phone": None,
+               "whatsapp": None, "pushTokens": [], "locale": "es", "timezone": None,
+               "attributes": {"tier": "gold"}, "updatedAt": "2026-11-28T10:00:00Z"}  # fmt: skip
+    value = rt.codec.encode("UserProfile", profile)
+    topic = "herald.users.profiles"
+    first = [
+        event(topic, 1, "globex:u-1", value),
+        event(topic, 2, "acme:u-1", value),
+        event(topic, 3, "acme:u-2", b"\x00not avro"),
+    ]
+    await run(profiles, rt, [first])
+    assert reasons(rt) == ["key-mismatch", "decode-error"]
+    assert rt.tables.profiles == {"acme:u-1": profile}
+    assert rt.profile_watch.positions == {first[0].message.partition: 3}
+    await run(profiles, rt, [[event(topic, 4, "acme:u-1", None)]])
+    assert rt.tables.profiles == {}
+
+
+async def test_ingest_sends_a_request_naming_only_its_user_to_the_profile(
+    world: Runtime,  # noqa: F811
+    make_request: Any,
+) -> None:
+    rt = world
+    rt.tables.profiles["acme:u-1"] = {
+        "tenant": "acme", "userId": "u-1", "email": "ana@profile.example", "phone": None,
+        "whatsapp": None, "pushTokens": [], "locale": "es", "timezone": None,
+        "attributes": {"tier": "gold"}, "updatedAt": "2026-11-28T10:00:00Z",
+    }  # fmt: skip
+    value = encode(rt, make_request(recipient={"email": None}))
+    await run(ingest, rt, [[event(REQUESTS, 1, "acme:u-1", value)]])
+    [dispatch] = rt.sinks.dispatch[("email", "urgent")].values()
+    assert (dispatch["to"], dispatch["locale"]) == ("ana@profile.example", "es")
+    assert "Como miembro Gold" in dispatch["text"]
+    carried = rt.codec.decode("NotificationRequest", dispatch["request"])
+    assert carried["recipient"]["email"] == "ana@profile.example"  # for a fallback's render

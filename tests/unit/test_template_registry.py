@@ -13,6 +13,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from agents.ingest import ingest
+from agents.send import render_next
+from pipeline.domain.planning import render_dispatch
 from pipeline.domain.records import PENDING_HEADER, TEMPLATE_VERSION_HEADER
 from pipeline.domain.template_checks import check_saved
 from pipeline.domain.templates import TemplateCatalog
@@ -242,3 +244,26 @@ async def test_ingest_renders_from_the_version_the_door_checked(
     await run(ingest, rt, [[from_door]])
     [dispatch] = rt.sinks.dispatch[("email", "urgent")].values()
     assert (dispatch["text"], dispatch["templateVersion"]) == ("Two Ana", 2)
+
+
+async def test_a_fallback_channel_shows_the_profiles_attributes_too(
+    world: Runtime,  # noqa: F811
+    make_request: Any,
+) -> None:
+    """The next channel is rendered in the send stage: it reads the profile's attributes
+    from the profiles table, so a gold member's SMS says gold like the WhatsApp did."""
+    rt = world
+    text = "{{ name }}{% if user.tier == 'gold' %}, gold member{% endif %}"
+    mine = {"priority": "standard", "variables": ["name"],
+            "locales": {"en": {"whatsapp": {"text": text}, "sms": {"text": text}}}}  # fmt: skip
+    rt.templates.store("acme", check_saved({**mine, "id": "greet", "version": 2}, rt.templates.env))
+    rt.tables.profiles["acme:u-1"] = {"tenant": "acme", "userId": "u-1", "attributes":
+                                      {"tier": "gold"}}  # fmt: skip
+    request = make_request(template="greet", data={"name": "Ana"}, recipient={
+        "userId": "u-1", "phone": "+34600000001", "whatsapp": "+34600000001"})  # fmt: skip
+    original = rt.codec.encode("NotificationRequest", request)
+    first = render_dispatch(request, "whatsapp", templates=rt.templates, remaining=["sms"],
+                            original=original, user={"tier": "gold"})  # fmt: skip
+    nxt = render_next(rt, first, ["sms"], [])
+    assert nxt is not None and nxt.channel == "sms"
+    assert (first["text"], nxt.dispatch["text"]) == ("Ana, gold member", "Ana, gold member")
