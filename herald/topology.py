@@ -59,6 +59,7 @@ from pipeline.kafka import catalog as names
 from pipeline.kafka.app import HeraldApp
 from pipeline.kafka.catalog import Catalog, dispatch_topic
 from pipeline.kafka.codecs import AvroCodec, register_with_faust
+from pipeline.kafka.offsets import EndOffsets
 from pipeline.kafka.progress import ConsumerControl, FoldWatch, StateBarrier
 from pipeline.kafka.rocksdb_budget import BudgetedTable, RocksDBBudget
 from pipeline.kafka.service_windows import ServiceWindowView
@@ -154,7 +155,8 @@ def wire(
     )
     partitions = topics[dispatch_topic("email", "urgent")].partitions
     budgets = RateBudgets.from_limits(settings.rate_limit_map, partitions, metrics)
-    consumer, fold_watch = ConsumerControl(app), FoldWatch()
+    consumer = ConsumerControl(app, offsets=EndOffsets(settings.bootstrap))
+    fold_watch = FoldWatch()
     barrier = StateBarrier(fold_watch, consumer, names.STATUS, topics[names.STATUS].partitions)
     profile_watch = FoldWatch()  # a profile read waits for the PUT before it, the same way
     profile_barrier = StateBarrier(

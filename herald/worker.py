@@ -141,6 +141,9 @@ class WorkerServices(Service):
         for session in (self.session, self.peers):
             if session is not None:
                 await session.close()
+        control = self.runtime.consumer
+        if control is not None and control.offsets is not None:
+            await control.offsets.stop()
 
 
 @dataclass

@@ -28,6 +28,7 @@ import structlog
 from faust.types import TP
 
 from pipeline.exceptions import StateBehind
+from pipeline.kafka.offsets import EndOffsets
 from pipeline.kafka.owners import partition_of
 
 __all__ = [
@@ -82,10 +83,13 @@ class FoldWatch:
 
 @dataclass
 class ConsumerControl:
-    """High watermarks and per-topic pause/resume on the Faust app's consumer."""
+    """High watermarks and per-topic pause/resume on the Faust app's consumer; with
+    `offsets`, the broker's end offsets are asked on a consumer of their own
+    (`pipeline.kafka.offsets`: at once, not behind the Faust consumer's fetches)."""
 
     app: Any
     paused: set[str] = field(default_factory=set)
+    offsets: EndOffsets | None = None
 
     def end_offset(self, topic: str, partition: int) -> int | None:
         """The offset the next record of the partition will get, as last fetched."""
@@ -101,6 +105,8 @@ class ConsumerControl:
         tp = TP(topic, partition)
         try:
             async with asyncio.timeout(END_OFFSET_TIMEOUT_S):
+                if self.offsets is not None:
+                    return await self.offsets.end_offset(topic, partition)
                 ends = await self.app.consumer.highwaters(tp)
         except Exception as exc:  # the consumer is not up, or the broker is away
             log.info(
