@@ -67,10 +67,16 @@ class EventJudge:
         self.wake = asyncio.Event()
         self.topic = ""  # provider events' topic, learnt from the first event
         self.generation: Any = None  # the consumer generation the lot was last checked in
+        # States changed while a batch is judged: an event judged WAIT before its send
+        # was folded, and parked after, would otherwise miss that news until its deadline.
+        self.changed_meanwhile: set[str] | None = None
 
     def states_changed(self, keys: Any) -> None:
         """The status stage folded a batch: events of these messages, and those waiting
         for the projection to get where it now is, are ready."""
+        keys = list(keys)
+        if self.changed_meanwhile is not None:
+            self.changed_meanwhile.update(keys)
         changed = self.lot.changed(keys)
         if self.lot.folded(self.rt.fold_watch.positions) or changed:
             self.wake.set()
@@ -78,9 +84,15 @@ class EventJudge:
     async def first_look(self, events: list[Any]) -> list[Any]:
         """Judge a batch from the stream; the events held back are those parked."""
         held = []
-        for event, parked in await self.rt.each(events, STAGE, self._first):
+        self.changed_meanwhile = set()
+        try:
+            judged = await self.rt.each(events, STAGE, self._first)
+        finally:
+            meanwhile, self.changed_meanwhile = self.changed_meanwhile, None
+        for event, parked in judged:
             held.append(event)
             self.lot.park(parked)
+        self.lot.changed(meanwhile)  # judged before a fold that came before the parking
         if held:
             self.wake.set()  # the deadlines changed: `look_again` waits anew
         self.rt.metrics.provider_events_parked.set(len(self.lot))

@@ -260,6 +260,33 @@ async def test_provider_events_move_only_the_messages_own_send_and_count_once(
     assert stream.acked == [1, 1, 2, 3, 4]
 
 
+async def test_a_send_folded_while_its_event_is_judged_is_not_missed(world: Runtime) -> None:
+    """The event is judged WAIT (its send not folded yet); the send is folded while the
+    rest of its batch is judged, before the event is parked: it is applied at once, not
+    after its whole wait (30 s here)."""
+    rt = replace(world, settings=world.settings.with_(provider_event_wait_s=30.0))
+    rt.tables.state["acme:m-1"] = {
+        **sent_state(), "status": "PROCESSING", "attempts": [],
+        "history": [{"status": "PROCESSING", "channel": "email"}],
+    }  # fmt: skip
+    decode, decoded = rt.decode, []
+
+    async def decode_then_fold(message: Any, schema: str, stage: str) -> Any:
+        decoded.append(message.offset)
+        if len(decoded) == 2:  # the first event was judged: its send is folded now
+            rt.tables.state["acme:m-1"] = sent_state()
+            rt.fold_watch.folded({0: 7}, ["acme:m-1"])
+        return await decode(message, schema, stage)
+
+    object.__setattr__(rt, "decode", decode_then_fold)
+    rt.tables.state["acme:m-2"] = {**sent_state(provider_message_id="SG2"), "messageId": "m-2"}
+    other = provider_event(rt, 2, messageId="m-2", providerMessageId="SG2")  # applied at once
+    started = asyncio.get_running_loop().time()
+    await run(provider_events, rt, [[provider_event(rt, 1), other]])
+    assert statuses(rt) == ["DELIVERED", "DELIVERED"]
+    assert asyncio.get_running_loop().time() - started < 10.0
+
+
 async def test_an_early_provider_event_waits_for_its_send(world: Runtime) -> None:
     rt = replace(world, settings=world.settings.with_(provider_event_wait_s=5.0))
     rt.tables.state["acme:m-1"] = {
